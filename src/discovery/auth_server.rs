@@ -1,0 +1,294 @@
+//! [`AuthServer`]: a trusted authorization server, resolved or discovered on first use.
+
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use futures_util::future::{BoxFuture, FutureExt, Shared};
+use serde_json::Value;
+
+use super::fetch::{AuthServerConfig, AuthServerType, DiscoveryOptions, fetch_server_config_with};
+use super::validate::validate_server_config;
+use crate::error::DiscoveryError;
+use crate::http_client::HttpClient;
+use crate::metadata::AuthorizationServerMetadata;
+
+/// Default time after which discovered metadata is fetched again (1 hour).
+pub const DEFAULT_METADATA_REFRESH: Duration = Duration::from_secs(3600);
+/// Default wait before a failed refresh is retried while stale metadata is served (30 s).
+pub const DEFAULT_METADATA_RETRY: Duration = Duration::from_secs(30);
+
+type MetadataResult = Result<Arc<AuthorizationServerMetadata>, DiscoveryError>;
+
+/// A trusted authorization server: its issuer and, once known, its metadata.
+///
+/// Either *resolved* (metadata given up front, never fetched) or *discovered on first use*
+/// (mcp-auth 0.2's discovery config, useful where startup must not do network I/O):
+///
+/// - concurrent first calls to [`metadata`](Self::metadata) share one fetch;
+/// - a failed fetch is not cached: the next call tries again;
+/// - discovered metadata is refreshed after [`with_refresh_interval`](Self::with_refresh_interval)
+///   (default 1 h), so an authorization server can move its `jwks_uri`; if a refresh fails, the
+///   previous document keeps being used (and the failure is logged) and the refresh is retried
+///   after 30 s;
+/// - the fetched document's `issuer` must equal the configured issuer, and it must pass
+///   [`validate_server_config`] (errors refuse it, warnings are logged).
+///
+/// Cheap to clone; clones share the cache.
+///
+/// ```
+/// use std::time::Duration;
+/// use mcp_auth::{AuthServer, AuthServerType};
+///
+/// let logto = AuthServer::discover("https://tenant.logto.app/oidc", AuthServerType::Oidc)
+///     .with_refresh_interval(Duration::from_secs(600));
+/// assert_eq!(logto.issuer(), "https://tenant.logto.app/oidc");
+/// ```
+#[derive(Clone)]
+pub struct AuthServer {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    issuer: String,
+    server_type: AuthServerType,
+    options: DiscoveryOptions,
+    refresh_interval: Duration,
+    retry_interval: Duration,
+    /// `None` for a resolved server.
+    discovery: Option<Mutex<DiscoveryState>>,
+    resolved: Option<Arc<AuthorizationServerMetadata>>,
+}
+
+#[derive(Default)]
+struct DiscoveryState {
+    cached: Option<(Arc<AuthorizationServerMetadata>, Instant)>,
+    in_flight: Option<Shared<BoxFuture<'static, MetadataResult>>>,
+}
+
+impl fmt::Debug for AuthServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthServer")
+            .field("issuer", &self.inner.issuer)
+            .field("server_type", &self.inner.server_type)
+            .field("resolved", &self.inner.resolved.is_some())
+            .finish()
+    }
+}
+
+impl AuthServer {
+    /// A server whose metadata is fetched on first use from the well-known location(s) of
+    /// `server_type` (see [`well_known_urls`](super::well_known_urls)).
+    pub fn discover(issuer: impl Into<String>, server_type: AuthServerType) -> Self {
+        Self::build(issuer.into(), server_type, None, DiscoveryOptions::default())
+    }
+
+    /// A server whose metadata is already known (for example from [`fetch_server_config`](super::fetch_server_config)).
+    pub fn from_config(config: AuthServerConfig) -> Self {
+        let issuer = config.metadata.issuer.clone();
+        Self::build(
+            issuer,
+            config.server_type,
+            Some(Arc::new(config.metadata)),
+            DiscoveryOptions::default(),
+        )
+    }
+
+    /// A server from its metadata document ([`AuthServerType::OAuth`]).
+    pub fn from_metadata(metadata: AuthorizationServerMetadata) -> Self {
+        Self::from_config(AuthServerConfig::new(metadata, AuthServerType::OAuth))
+    }
+
+    fn build(
+        issuer: String,
+        server_type: AuthServerType,
+        resolved: Option<Arc<AuthorizationServerMetadata>>,
+        options: DiscoveryOptions,
+    ) -> Self {
+        let discovery = resolved.is_none().then(|| Mutex::new(DiscoveryState::default()));
+        Self {
+            inner: Arc::new(Inner {
+                issuer,
+                server_type,
+                options,
+                refresh_interval: DEFAULT_METADATA_REFRESH,
+                retry_interval: DEFAULT_METADATA_RETRY,
+                discovery,
+                resolved,
+            }),
+        }
+    }
+
+    fn rebuild(self, change: impl FnOnce(&mut Inner)) -> Self {
+        let inner = &self.inner;
+        let mut fresh = Inner {
+            issuer: inner.issuer.clone(),
+            server_type: inner.server_type,
+            options: inner.options.clone(),
+            refresh_interval: inner.refresh_interval,
+            retry_interval: inner.retry_interval,
+            discovery: inner
+                .resolved
+                .is_none()
+                .then(|| Mutex::new(DiscoveryState::default())),
+            resolved: inner.resolved.clone(),
+        };
+        change(&mut fresh);
+        Self {
+            inner: Arc::new(fresh),
+        }
+    }
+
+    /// The HTTP client used for this server's metadata, and by verifiers for its JWKS,
+    /// userinfo and introspection endpoints. Default: [`HttpClient::default`].
+    #[must_use]
+    pub fn with_http_client(self, http: HttpClient) -> Self {
+        self.rebuild(|inner| inner.options = inner.options.clone().http_client(http))
+    }
+
+    /// A hook applied to the raw discovered JSON before parsing. Default: none.
+    #[must_use]
+    pub fn with_transform(self, transform: impl Fn(Value) -> Value + Send + Sync + 'static) -> Self {
+        self.rebuild(|inner| inner.options = inner.options.clone().transform(transform))
+    }
+
+    /// How long discovered metadata is used before it is fetched again. Default: 1 hour.
+    #[must_use]
+    pub fn with_refresh_interval(self, interval: Duration) -> Self {
+        self.rebuild(|inner| inner.refresh_interval = interval)
+    }
+
+    /// How long to wait before retrying a failed refresh while the previous document is
+    /// served. Default: 30 s.
+    #[must_use]
+    pub fn with_retry_interval(self, interval: Duration) -> Self {
+        self.rebuild(|inner| inner.retry_interval = interval)
+    }
+
+    /// The issuer identifier, exactly as configured.
+    pub fn issuer(&self) -> &str {
+        &self.inner.issuer
+    }
+
+    /// The discovery document type.
+    pub fn server_type(&self) -> AuthServerType {
+        self.inner.server_type
+    }
+
+    /// Whether the metadata was given up front (no discovery).
+    pub fn is_resolved(&self) -> bool {
+        self.inner.resolved.is_some()
+    }
+
+    /// The HTTP client for this server's endpoints.
+    pub fn http_client(&self) -> &HttpClient {
+        &self.inner.options.http
+    }
+
+    /// The metadata if it is known now, without any network request.
+    pub fn cached_metadata(&self) -> Option<Arc<AuthorizationServerMetadata>> {
+        if let Some(resolved) = &self.inner.resolved {
+            return Some(resolved.clone());
+        }
+        let state = self.inner.discovery.as_ref()?;
+        let state = state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.cached.as_ref().map(|(metadata, _)| metadata.clone())
+    }
+
+    /// The metadata: resolved, cached, or fetched now (see the type docs for the caching rules).
+    ///
+    /// # Errors
+    ///
+    /// A [`DiscoveryError`] when the first fetch fails, the document names another issuer,
+    /// or it does not pass [`validate_server_config`].
+    pub async fn metadata(&self) -> Result<Arc<AuthorizationServerMetadata>, DiscoveryError> {
+        if let Some(resolved) = &self.inner.resolved {
+            return Ok(resolved.clone());
+        }
+        let Some(state) = &self.inner.discovery else {
+            return Err(DiscoveryError::InvalidIssuer {
+                issuer: self.inner.issuer.clone(),
+                reason: "no metadata and no discovery state".into(),
+            });
+        };
+        let fetch = {
+            let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some((metadata, fetched_at)) = &state.cached {
+                if fetched_at.elapsed() < self.inner.refresh_interval {
+                    return Ok(metadata.clone());
+                }
+            }
+            match &state.in_flight {
+                Some(fetch) => fetch.clone(),
+                None => {
+                    let this = self.clone();
+                    let fetch = async move { this.refresh().await }.boxed().shared();
+                    state.in_flight = Some(fetch.clone());
+                    fetch
+                }
+            }
+        };
+        fetch.await
+    }
+
+    /// One fetch, shared by every caller that arrived while it ran; stores its outcome.
+    async fn refresh(&self) -> MetadataResult {
+        let result = self.fetch_and_check().await;
+        let Some(state) = &self.inner.discovery else {
+            return result.map(Arc::new);
+        };
+        let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.in_flight = None;
+        match result {
+            Ok(metadata) => {
+                let metadata = Arc::new(metadata);
+                state.cached = Some((metadata.clone(), Instant::now()));
+                Ok(metadata)
+            }
+            Err(error) => match &mut state.cached {
+                Some((stale, fetched_at)) => {
+                    tracing::warn!(
+                        issuer = %self.inner.issuer,
+                        %error,
+                        "refreshing authorization server metadata failed; using the previous document"
+                    );
+                    // Retry after `retry_interval` rather than on every request.
+                    let now = Instant::now();
+                    *fetched_at = now
+                        .checked_sub(self.inner.refresh_interval)
+                        .and_then(|t| t.checked_add(self.inner.retry_interval))
+                        .unwrap_or(now);
+                    Ok(stale.clone())
+                }
+                None => Err(error),
+            },
+        }
+    }
+
+    async fn fetch_and_check(&self) -> Result<AuthorizationServerMetadata, DiscoveryError> {
+        let config =
+            fetch_server_config_with(&self.inner.issuer, self.inner.server_type, &self.inner.options)
+                .await?;
+        let result = validate_server_config(&config);
+        if !result.is_valid {
+            return Err(DiscoveryError::Invalid {
+                issuer: self.inner.issuer.clone(),
+                result,
+            });
+        }
+        log_warnings(&self.inner.issuer, &result);
+        Ok(config.metadata)
+    }
+}
+
+/// Logs validation warnings once, in one message.
+pub(crate) fn log_warnings(issuer: &str, result: &super::ValidationResult) {
+    if !result.warnings.is_empty() {
+        let list: Vec<&str> = result.warnings.iter().map(|w| w.description).collect();
+        tracing::warn!(
+            issuer,
+            warnings = ?list,
+            "the authorization server configuration has warnings"
+        );
+    }
+}

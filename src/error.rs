@@ -1,0 +1,313 @@
+//! Every error this crate returns, one enum per family.
+//!
+//! - [`FetchError`]: an outbound HTTP request failed (timeout, status, size cap, https rule).
+//! - [`MetadataError`]: a metadata document or URL we were asked to build is invalid.
+//! - [`DiscoveryError`]: authorization-server metadata could not be discovered or trusted.
+//! - [`ConfigError`]: the [`McpAuth`](crate::McpAuth) configuration is inconsistent.
+//! - [`VerifyError`]: a [`TokenVerifier`](crate::TokenVerifier) could not accept a token.
+//!
+//! Each message says what went wrong and, where it helps, what to do about it. None of them
+//! ever contains a bearer token.
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use http::StatusCode;
+
+use crate::discovery::ValidationResult;
+
+/// An outbound HTTP request (metadata, JWKS, userinfo, introspection) failed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum FetchError {
+    /// The URL could not be parsed.
+    #[error("`{url}` is not a valid URL: {reason}")]
+    InvalidUrl {
+        /// The URL as given.
+        url: String,
+        /// Why it did not parse.
+        reason: String,
+    },
+    /// The URL is plain `http` on a non-loopback host (or another scheme entirely).
+    #[error(
+        "refusing to fetch `{url}`: only https is allowed, except for loopback hosts; \
+         use an https URL, or call `HttpClientBuilder::allow_insecure_http(true)` for development"
+    )]
+    InsecureUrl {
+        /// The refused URL.
+        url: String,
+    },
+    /// The whole exchange took longer than the configured timeout.
+    #[error("request to `{url}` timed out after {timeout:?}; the server is slow or unreachable")]
+    Timeout {
+        /// The URL requested.
+        url: String,
+        /// The timeout that elapsed.
+        timeout: Duration,
+    },
+    /// The connection failed or broke (DNS, TCP, TLS, HTTP framing).
+    #[error("could not fetch `{url}`: {reason}")]
+    Transport {
+        /// The URL requested.
+        url: String,
+        /// The transport error, without request data.
+        reason: String,
+    },
+    /// The server answered with a status that is not a success.
+    #[error("`{url}` answered HTTP {status}")]
+    Status {
+        /// The URL requested.
+        url: String,
+        /// The status received.
+        status: StatusCode,
+    },
+    /// The body was larger than the cap.
+    #[error(
+        "the response from `{url}` is larger than the {limit}-byte limit; \
+         raise `HttpClientBuilder::max_response_bytes` if this document is legitimately this big"
+    )]
+    TooLarge {
+        /// The URL requested.
+        url: String,
+        /// The cap in bytes.
+        limit: usize,
+    },
+    /// The server redirected to another origin (or too many times).
+    #[error(
+        "`{url}` redirected to `{location}`; only redirects within the same origin are followed \
+         (at most 5): configure the final URL directly"
+    )]
+    Redirect {
+        /// The URL requested.
+        url: String,
+        /// The `Location` it redirected to.
+        location: String,
+    },
+    /// The body is not JSON, or not JSON of the expected shape.
+    #[error("the response from `{url}` is not the JSON document expected: {reason}")]
+    InvalidJson {
+        /// The URL requested.
+        url: String,
+        /// The parser's explanation.
+        reason: String,
+    },
+    /// The HTTP client itself could not be built.
+    #[error("could not create the HTTP client: {reason}")]
+    Client {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A metadata document, or a URL derived from one, is invalid.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MetadataError {
+    /// A URL field is not an absolute URL, or has a part it must not have.
+    #[error("invalid {field} `{value}`: {reason}")]
+    InvalidUrl {
+        /// The field (for example `resource` or `jwks_uri`).
+        field: &'static str,
+        /// The value given.
+        value: String,
+        /// What is wrong with it.
+        reason: Cow<'static, str>,
+    },
+    /// A required list is empty.
+    #[error("{field} must not be empty: {reason}")]
+    Empty {
+        /// The field.
+        field: &'static str,
+        /// Why it is required.
+        reason: &'static str,
+    },
+    /// A value in a list is not allowed.
+    #[error("{field} must not contain `{value}`: {reason}")]
+    InvalidValue {
+        /// The field.
+        field: &'static str,
+        /// The refused value.
+        value: String,
+        /// Why it is refused.
+        reason: Cow<'static, str>,
+    },
+}
+
+/// Authorization-server metadata could not be discovered, or cannot be trusted.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum DiscoveryError {
+    /// The issuer is not an absolute https URL without query or fragment.
+    #[error("invalid issuer `{issuer}`: {reason}")]
+    InvalidIssuer {
+        /// The issuer given.
+        issuer: String,
+        /// What is wrong with it.
+        reason: Cow<'static, str>,
+    },
+    /// Fetching a metadata document failed.
+    #[error("could not fetch the authorization server metadata: {0}")]
+    Fetch(#[from] FetchError),
+    /// No well-known location answered with a document (automatic discovery).
+    #[error(
+        "no authorization server metadata found for issuer `{issuer}`; tried {}: check the issuer \
+         URL (with its path) and the server type",
+        tried.join(", ")
+    )]
+    NotFound {
+        /// The issuer.
+        issuer: String,
+        /// Every URL tried, in order, with what it answered.
+        tried: Vec<String>,
+    },
+    /// The document is not an object or misses required fields.
+    #[error("the authorization server metadata at `{url}` is invalid or malformed: {reason}")]
+    InvalidMetadata {
+        /// Where it came from.
+        url: String,
+        /// The first problem found.
+        reason: String,
+    },
+    /// The document's `issuer` is not the issuer we asked for (RFC 8414 §3.3, OIDC Discovery §4.3).
+    #[error(
+        "the authorization server metadata names issuer `{actual}`, but `{expected}` was \
+         configured; the document is not trusted (RFC 8414 §3.3). Configure the exact issuer \
+         the server publishes"
+    )]
+    IssuerMismatch {
+        /// The issuer configured.
+        expected: String,
+        /// The issuer in the document.
+        actual: String,
+    },
+    /// The server does not meet the MCP specification (see [`validate_server_config`](crate::validate_server_config)).
+    #[error(
+        "the authorization server `{issuer}` does not meet the MCP specification: {}",
+        result.errors.iter().map(|e| e.code.as_str()).collect::<Vec<_>>().join(", ")
+    )]
+    Invalid {
+        /// The issuer.
+        issuer: String,
+        /// The full validation result.
+        result: ValidationResult,
+    },
+}
+
+/// The [`McpAuth`](crate::McpAuth) configuration is inconsistent.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// Neither a protected resource nor an authorization server was configured.
+    #[error(
+        "no protected resource or authorization server is configured; add one with \
+         `McpAuth::builder().protected_resource(..)`"
+    )]
+    Empty,
+    /// The same resource identifier was configured twice.
+    #[error("the protected resource `{resource}` is configured more than once")]
+    DuplicateResource {
+        /// The duplicated resource identifier.
+        resource: String,
+    },
+    /// The same issuer was listed twice for one resource.
+    #[error("the authorization server `{issuer}` is listed more than once for resource `{resource}`")]
+    DuplicateIssuer {
+        /// The resource.
+        resource: String,
+        /// The duplicated issuer.
+        issuer: String,
+    },
+    /// A resource was asked for that is not configured.
+    #[error(
+        "no protected resource `{resource}` is configured; configured resources: {}",
+        configured.join(", ")
+    )]
+    UnknownResource {
+        /// The resource asked for.
+        resource: String,
+        /// The resources that are configured.
+        configured: Vec<String>,
+    },
+    /// A call that belongs to the other mode was made.
+    #[error("{0}")]
+    WrongMode(Cow<'static, str>),
+    /// Invalid metadata.
+    #[error(transparent)]
+    Metadata(#[from] MetadataError),
+    /// An authorization server failed discovery or validation at construction.
+    #[error(transparent)]
+    Discovery(#[from] DiscoveryError),
+    /// Another invalid setting.
+    #[error("{0}")]
+    Invalid(Cow<'static, str>),
+}
+
+/// Why a [`TokenVerifier`](crate::TokenVerifier) did not produce an [`AuthInfo`](crate::AuthInfo).
+///
+/// The variant decides the answer the client gets: [`VerifyError::InvalidToken`] becomes a 401
+/// `invalid_token` challenge, [`VerifyError::Unavailable`] a 503, and
+/// [`VerifyError::Misconfigured`] a 500. None of them lets the request through.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum VerifyError {
+    /// The token is not acceptable: malformed, badly signed, expired, inactive, revoked, ...
+    #[error("the access token is invalid: {reason}")]
+    InvalidToken {
+        /// What is wrong, safe to show to the client (never contains the token).
+        reason: Cow<'static, str>,
+    },
+    /// The token's issuer is not one this resource trusts.
+    #[error("the token issuer `{issuer}` is not trusted by this resource")]
+    UntrustedIssuer {
+        /// The issuer named by the token.
+        issuer: String,
+    },
+    /// The authorization server could not be reached, so the token could not be checked.
+    #[error("the authorization server is unavailable: {reason}")]
+    Unavailable {
+        /// What failed (timeouts, 5xx, network).
+        reason: String,
+    },
+    /// Our own configuration prevents verification (for example no `jwks_uri`).
+    #[error("token verification is misconfigured: {reason}")]
+    Misconfigured {
+        /// What is missing or wrong.
+        reason: String,
+    },
+}
+
+impl VerifyError {
+    /// Shorthand for [`VerifyError::InvalidToken`].
+    pub fn invalid_token(reason: impl Into<Cow<'static, str>>) -> Self {
+        Self::InvalidToken {
+            reason: reason.into(),
+        }
+    }
+
+    /// Shorthand for [`VerifyError::Unavailable`].
+    pub fn unavailable(reason: impl std::fmt::Display) -> Self {
+        Self::Unavailable {
+            reason: reason.to_string(),
+        }
+    }
+
+    /// Shorthand for [`VerifyError::Misconfigured`].
+    pub fn misconfigured(reason: impl std::fmt::Display) -> Self {
+        Self::Misconfigured {
+            reason: reason.to_string(),
+        }
+    }
+}
+
+impl From<DiscoveryError> for VerifyError {
+    /// A discovery failure is a 503 when the network failed, a 500 when the server's metadata
+    /// cannot be trusted or does not fit (that needs an operator, not a retry).
+    fn from(error: DiscoveryError) -> Self {
+        match &error {
+            DiscoveryError::Fetch(_) | DiscoveryError::NotFound { .. } => {
+                Self::unavailable(&error)
+            }
+            _ => Self::misconfigured(&error),
+        }
+    }
+}

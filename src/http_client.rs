@@ -1,0 +1,398 @@
+//! The bounded HTTP client behind every outbound fetch.
+//!
+//! Authorization-server metadata, JWKS documents, userinfo and introspection answers all come
+//! from the network and are treated as hostile input. Every request made by this crate goes
+//! through an [`HttpClient`], which enforces:
+//!
+//! - a connect timeout (default 5 s) and a total timeout covering the whole body (default 10 s);
+//! - a response-size cap (default 1 MiB): a larger body is an error, never an allocation;
+//! - redirects only within the same origin (at most 5); a redirect elsewhere is an error;
+//! - `https` only, unless the host is a loopback address (`127.0.0.0/8`, `::1`, `localhost`) or
+//!   plain http was allowed explicitly with [`HttpClientBuilder::allow_insecure_http`].
+//!
+//! ```
+//! use std::time::Duration;
+//! use mcp_auth::HttpClient;
+//!
+//! let client = HttpClient::builder()
+//!     .timeout(Duration::from_secs(3))
+//!     .max_response_bytes(256 * 1024)
+//!     .build()?;
+//! # Ok::<(), mcp_auth::FetchError>(())
+//! ```
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use http::{HeaderMap, StatusCode};
+use url::Url;
+
+use crate::error::FetchError;
+
+/// Default connect timeout of an [`HttpClient`].
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default total timeout (connect, send, and read the whole body) of an [`HttpClient`].
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default cap on a response body, in bytes (1 MiB).
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 1024 * 1024;
+const MAX_REDIRECTS: usize = 5;
+
+/// A bounded HTTP client: timeouts, a body-size cap, same-origin redirects and an https rule.
+///
+/// Cheap to clone (the connection pool is shared). Build one with [`HttpClient::builder`], or
+/// use [`HttpClient::default`] for the documented defaults.
+#[derive(Clone, Debug)]
+pub struct HttpClient {
+    client: reqwest::Client,
+    max_response_bytes: usize,
+    allow_insecure_http: bool,
+    timeout: Duration,
+}
+
+/// Builder for [`HttpClient`]; every setter documents its default.
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct HttpClientBuilder {
+    connect_timeout: Duration,
+    timeout: Duration,
+    max_response_bytes: usize,
+    allow_insecure_http: bool,
+    user_agent: String,
+}
+
+/// A response read whole (within the size cap).
+#[derive(Clone, Debug)]
+pub(crate) struct FetchedResponse {
+    pub(crate) url: String,
+    pub(crate) status: StatusCode,
+    #[allow(dead_code)]
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Bytes,
+}
+
+impl FetchedResponse {
+    /// Parses the body as JSON, naming the URL on failure.
+    pub(crate) fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, FetchError> {
+        serde_json::from_slice(&self.body).map_err(|source| FetchError::InvalidJson {
+            url: self.url.clone(),
+            reason: source.to_string(),
+        })
+    }
+}
+
+impl Default for HttpClientBuilder {
+    fn default() -> Self {
+        Self {
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            timeout: DEFAULT_TIMEOUT,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            allow_insecure_http: false,
+            user_agent: concat!("mcp-auth-rust/", env!("CARGO_PKG_VERSION")).to_owned(),
+        }
+    }
+}
+
+impl HttpClientBuilder {
+    /// Time allowed to open a connection. Default: 5 s.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Time allowed for the whole exchange, including reading the body. Default: 10 s.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Largest response body accepted, in bytes. Default: 1 MiB.
+    pub fn max_response_bytes(mut self, bytes: usize) -> Self {
+        self.max_response_bytes = bytes;
+        self
+    }
+
+    /// Allows plain `http://` URLs on non-loopback hosts. Default: `false`.
+    ///
+    /// Only for development against a server you control on a trusted network: tokens and keys
+    /// fetched over plain http can be read and replaced by anyone on the path.
+    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
+        self.allow_insecure_http = allow;
+        self
+    }
+
+    /// The `User-Agent` sent with each request. Default: `mcp-auth-rust/<version>`.
+    pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
+        self.user_agent = user_agent.into();
+        self
+    }
+
+    /// Builds the client.
+    ///
+    /// # Errors
+    ///
+    /// [`FetchError::Client`] if the TLS backend cannot be initialised.
+    pub fn build(self) -> Result<HttpClient, FetchError> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(self.connect_timeout)
+            .timeout(self.timeout)
+            .user_agent(self.user_agent)
+            .redirect(same_origin_redirects())
+            .build()
+            .map_err(|e| FetchError::Client {
+                reason: e.to_string(),
+            })?;
+        Ok(HttpClient {
+            client,
+            max_response_bytes: self.max_response_bytes,
+            allow_insecure_http: self.allow_insecure_http,
+            timeout: self.timeout,
+        })
+    }
+}
+
+fn same_origin_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let Some(first) = attempt.previous().first() else {
+            return attempt.stop();
+        };
+        if attempt.previous().len() > MAX_REDIRECTS {
+            return attempt.stop();
+        }
+        if attempt.url().origin() == first.origin() {
+            attempt.follow()
+        } else {
+            // Stop: the caller sees the 3xx and reports it as a cross-origin redirect.
+            attempt.stop()
+        }
+    })
+}
+
+impl Default for HttpClient {
+    /// A client with the documented defaults.
+    ///
+    /// # Panics
+    ///
+    /// Only if the TLS backend cannot be initialised at all, which [`HttpClientBuilder::build`]
+    /// reports as an error instead.
+    fn default() -> Self {
+        HttpClientBuilder::default()
+            .build()
+            .expect("the default HTTP client must build (TLS backend unavailable)")
+    }
+}
+
+impl HttpClient {
+    /// Starts a builder with the documented defaults.
+    pub fn builder() -> HttpClientBuilder {
+        HttpClientBuilder::default()
+    }
+
+    /// The response-size cap in bytes.
+    pub fn max_response_bytes(&self) -> usize {
+        self.max_response_bytes
+    }
+
+    /// Whether plain http to non-loopback hosts is allowed.
+    pub fn allows_insecure_http(&self) -> bool {
+        self.allow_insecure_http
+    }
+
+    /// Parses `url` and checks it against the https rule.
+    pub(crate) fn check_url(&self, url: &str) -> Result<Url, FetchError> {
+        let parsed = Url::parse(url).map_err(|e| FetchError::InvalidUrl {
+            url: url.to_owned(),
+            reason: e.to_string(),
+        })?;
+        match parsed.scheme() {
+            "https" => Ok(parsed),
+            "http" if self.allow_insecure_http || is_loopback(&parsed) => Ok(parsed),
+            _ => Err(FetchError::InsecureUrl {
+                url: url.to_owned(),
+            }),
+        }
+    }
+
+    /// `GET url` with `Accept: application/json`; a non-2xx status is an error.
+    pub(crate) async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        url: &str,
+    ) -> Result<T, FetchError> {
+        let response = self.get(url).await?;
+        if !response.status.is_success() {
+            return Err(FetchError::Status {
+                url: response.url,
+                status: response.status,
+            });
+        }
+        response.json()
+    }
+
+    /// `GET url` with `Accept: application/json`, any status.
+    pub(crate) async fn get(&self, url: &str) -> Result<FetchedResponse, FetchError> {
+        let parsed = self.check_url(url)?;
+        let request = self
+            .client
+            .get(parsed)
+            .header(http::header::ACCEPT, "application/json");
+        self.send(url, request).await
+    }
+
+    /// Sends a request built on the inner client (already URL-checked by the caller through
+    /// [`HttpClient::request`]) and reads the body within the cap.
+    pub(crate) async fn send(
+        &self,
+        url: &str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<FetchedResponse, FetchError> {
+        let mut response = request.send().await.map_err(|e| self.map_error(url, e))?;
+        let status = response.status();
+        if status.is_redirection() {
+            let location = response
+                .headers()
+                .get(http::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned();
+            return Err(FetchError::Redirect {
+                url: url.to_owned(),
+                location,
+            });
+        }
+        let limit = self.max_response_bytes;
+        if response
+            .content_length()
+            .is_some_and(|len| len > limit as u64)
+        {
+            return Err(FetchError::TooLarge {
+                url: url.to_owned(),
+                limit,
+            });
+        }
+        let headers = response.headers().clone();
+        let mut body = BytesMut::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| self.map_error(url, e))? {
+            if body.len() + chunk.len() > limit {
+                return Err(FetchError::TooLarge {
+                    url: url.to_owned(),
+                    limit,
+                });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(FetchedResponse {
+            url: url.to_owned(),
+            status,
+            headers,
+            body: body.freeze(),
+        })
+    }
+
+    /// Starts a request with the inner client after checking the URL.
+    pub(crate) fn request(
+        &self,
+        method: http::Method,
+        url: &str,
+    ) -> Result<reqwest::RequestBuilder, FetchError> {
+        let parsed = self.check_url(url)?;
+        Ok(self.client.request(method, parsed))
+    }
+
+    fn map_error(&self, url: &str, error: reqwest::Error) -> FetchError {
+        if error.is_timeout() {
+            FetchError::Timeout {
+                url: url.to_owned(),
+                timeout: self.timeout,
+            }
+        } else {
+            FetchError::Transport {
+                url: url.to_owned(),
+                reason: error_chain(&error),
+            }
+        }
+    }
+}
+
+/// Renders an error and its sources on one line, without any request data.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// Whether the URL's host is a loopback address or `localhost`.
+pub(crate) fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(domain)) => {
+            domain.eq_ignore_ascii_case("localhost")
+                || domain.to_ascii_lowercase().ends_with(".localhost")
+        }
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn https_is_always_allowed() {
+        let client = HttpClient::default();
+        assert!(client.check_url("https://as.example.com/jwks").is_ok());
+    }
+
+    #[test]
+    fn plain_http_is_refused_for_public_hosts() {
+        let client = HttpClient::default();
+        assert!(matches!(
+            client.check_url("http://as.example.com/jwks"),
+            Err(FetchError::InsecureUrl { .. })
+        ));
+    }
+
+    #[test]
+    fn plain_http_is_allowed_for_loopback_hosts() {
+        let client = HttpClient::default();
+        for url in [
+            "http://127.0.0.1:8080/x",
+            "http://127.1.2.3/x",
+            "http://[::1]:9/x",
+            "http://localhost/x",
+            "http://LOCALHOST:1/x",
+        ] {
+            assert!(client.check_url(url).is_ok(), "{url}");
+        }
+    }
+
+    #[test]
+    fn plain_http_is_allowed_when_explicitly_enabled() {
+        let client = HttpClient::builder()
+            .allow_insecure_http(true)
+            .build()
+            .unwrap();
+        assert!(client.check_url("http://as.internal/jwks").is_ok());
+    }
+
+    #[test]
+    fn other_schemes_and_garbage_are_refused() {
+        let client = HttpClient::default();
+        assert!(matches!(
+            client.check_url("file:///etc/passwd"),
+            Err(FetchError::InsecureUrl { .. })
+        ));
+        assert!(matches!(
+            client.check_url("not a url"),
+            Err(FetchError::InvalidUrl { .. })
+        ));
+    }
+}

@@ -1,0 +1,11 @@
+//! Metadata documents: what an authorization server publishes (RFC 8414 / OpenID Connect
+//! discovery) and what a protected resource publishes (RFC 9728).
+
+mod authorization_server;
+mod protected_resource;
+
+pub use authorization_server::AuthorizationServerMetadata;
+pub(crate) use protected_resource::{is_scope_char, protected_resource_metadata_path};
+pub use protected_resource::{
+    ProtectedResourceMetadata, ProtectedResourceMetadataBuilder, protected_resource_metadata_url,
+};
