@@ -1,0 +1,440 @@
+#![cfg(feature = "test-util")]
+//! Discovery and validation against the crate's test authorization server, over real HTTP.
+
+use std::time::{Duration, Instant};
+
+use mcp_auth::discovery::{
+    AuthServerConfigErrorCode, DiscoveryOptions, fetch_server_config_by_well_known_url_with,
+    fetch_server_config_with,
+};
+use mcp_auth::testing::{Endpoint, Fault, TestAuthServer};
+use mcp_auth::{
+    AuthServer, AuthServerType, DiscoveryError, FetchError, HttpClient, fetch_server_config,
+};
+use serde_json::json;
+
+async fn server_with_path() -> TestAuthServer {
+    TestAuthServer::builder()
+        .issuer_path("/oidc")
+        .start()
+        .await
+        .expect("test authorization server starts")
+}
+
+#[tokio::test]
+async fn oidc_discovery_appends_the_well_known_path_to_the_issuer() {
+    let server = server_with_path().await;
+    let config = fetch_server_config(server.issuer(), AuthServerType::Oidc)
+        .await
+        .unwrap();
+    assert_eq!(config.metadata.issuer, server.issuer());
+    assert_eq!(config.server_type, AuthServerType::Oidc);
+    assert_eq!(server.request_count(Endpoint::OidcMetadata), 1);
+    let recorded = server.requests(Endpoint::OidcMetadata);
+    assert_eq!(recorded[0].path(), "/oidc/.well-known/openid-configuration");
+}
+
+#[tokio::test]
+async fn oauth_discovery_inserts_the_well_known_path_before_the_issuer_path() {
+    let server = server_with_path().await;
+    let config = fetch_server_config(server.issuer(), AuthServerType::OAuth)
+        .await
+        .unwrap();
+    assert_eq!(config.server_type, AuthServerType::OAuth);
+    let recorded = server.requests(Endpoint::OAuthMetadata);
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(
+        recorded[0].path(),
+        "/.well-known/oauth-authorization-server/oidc"
+    );
+}
+
+#[tokio::test]
+async fn auto_discovery_falls_back_in_the_mcp_client_order() {
+    let server = server_with_path().await;
+    server.fail(Endpoint::OAuthMetadata, Fault::Status(404));
+    let config = fetch_server_config(server.issuer(), AuthServerType::Auto)
+        .await
+        .unwrap();
+    assert_eq!(config.server_type, AuthServerType::Oidc);
+    assert_eq!(server.request_count(Endpoint::OAuthMetadata), 1);
+    let oidc = server.requests(Endpoint::OidcMetadata);
+    assert_eq!(oidc.len(), 1, "the first OIDC location answered");
+    assert_eq!(oidc[0].path(), "/.well-known/openid-configuration/oidc");
+
+    // All locations missing: a NotFound error that lists every URL tried, in order.
+    server.fail(Endpoint::OidcMetadata, Fault::Status(404));
+    let err = fetch_server_config(server.issuer(), AuthServerType::Auto)
+        .await
+        .unwrap_err();
+    let DiscoveryError::NotFound { tried, .. } = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(tried.len(), 3);
+    assert!(tried[0].contains("/.well-known/oauth-authorization-server/oidc"));
+    assert!(tried[1].contains("/.well-known/openid-configuration/oidc"));
+    assert!(tried[2].contains("/oidc/.well-known/openid-configuration"));
+}
+
+#[tokio::test]
+async fn auto_discovery_prefers_rfc8414_when_it_answers() {
+    let server = TestAuthServer::start().await.unwrap();
+    let config = fetch_server_config(server.issuer(), AuthServerType::Auto)
+        .await
+        .unwrap();
+    assert_eq!(config.server_type, AuthServerType::OAuth);
+    assert_eq!(server.request_count(Endpoint::OidcMetadata), 0);
+}
+
+#[tokio::test]
+async fn a_document_naming_another_issuer_is_not_trusted() {
+    let server = TestAuthServer::start().await.unwrap();
+    server.set_metadata_override(Some(json!({"issuer": "https://attacker.example"})));
+    let err = fetch_server_config(server.issuer(), AuthServerType::Oidc)
+        .await
+        .unwrap_err();
+    match &err {
+        DiscoveryError::IssuerMismatch { expected, actual } => {
+            assert_eq!(expected, server.issuer());
+            assert_eq!(actual, "https://attacker.example");
+        }
+        other => panic!("expected IssuerMismatch, got {other:?}"),
+    }
+    let message = err.to_string();
+    assert!(message.contains(server.issuer()) && message.contains("https://attacker.example"));
+}
+
+#[tokio::test]
+async fn the_issuer_comparison_is_exact_about_trailing_slashes() {
+    let server = TestAuthServer::start().await.unwrap();
+    let with_slash = format!("{}/", server.issuer());
+    let err = fetch_server_config(&with_slash, AuthServerType::OAuth)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, DiscoveryError::IssuerMismatch { .. }),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_fetch_reports_the_status_and_url() {
+    let server = TestAuthServer::start().await.unwrap();
+    server.fail(Endpoint::OidcMetadata, Fault::Status(500));
+    let err = fetch_server_config(server.issuer(), AuthServerType::Oidc)
+        .await
+        .unwrap_err();
+    match &err {
+        DiscoveryError::Fetch(FetchError::Status { url, status }) => {
+            assert_eq!(status.as_u16(), 500);
+            assert_eq!(url, &server.oidc_metadata_url());
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(err.to_string().contains("500"));
+}
+
+#[tokio::test]
+async fn bodies_that_are_not_metadata_are_invalid_metadata() {
+    let server = TestAuthServer::start().await.unwrap();
+    for body in [
+        &b"<html>not json</html>"[..],
+        b"[1,2,3]",
+        b"null",
+        b"{}",
+        b"{\"issuer\": 5}",
+    ] {
+        server.fail(
+            Endpoint::OidcMetadata,
+            Fault::Body {
+                status: 200,
+                content_type: "application/json".into(),
+                body: body.to_vec().into(),
+            },
+        );
+        let err = fetch_server_config(server.issuer(), AuthServerType::Oidc)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, DiscoveryError::InvalidMetadata { .. }),
+            "{}: {err:?}",
+            String::from_utf8_lossy(body)
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_transform_hook_runs_before_parsing() {
+    let server = TestAuthServer::start().await.unwrap();
+    server.set_metadata_override(Some(json!({"response_types_supported": null})));
+    let plain = fetch_server_config(server.issuer(), AuthServerType::Oidc).await;
+    assert!(matches!(plain, Err(DiscoveryError::InvalidMetadata { .. })));
+
+    let options = DiscoveryOptions::default().transform(|mut doc| {
+        doc["response_types_supported"] = json!(["code"]);
+        doc
+    });
+    let config = fetch_server_config_with(server.issuer(), AuthServerType::Oidc, &options)
+        .await
+        .unwrap();
+    assert_eq!(config.metadata.response_types_supported, ["code"]);
+}
+
+#[tokio::test]
+async fn a_slow_server_times_out_within_the_configured_time() {
+    let server = TestAuthServer::start().await.unwrap();
+    server.fail(Endpoint::OidcMetadata, Fault::Hang);
+    let http = HttpClient::builder()
+        .timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let options = DiscoveryOptions::default().http_client(http);
+    let started = Instant::now();
+    let err = fetch_server_config_with(server.issuer(), AuthServerType::Oidc, &options)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, DiscoveryError::Fetch(FetchError::Timeout { .. })),
+        "{err:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(3));
+}
+
+#[tokio::test]
+async fn a_trickling_server_is_cut_off_by_the_total_timeout() {
+    let server = TestAuthServer::start().await.unwrap();
+    server.fail(
+        Endpoint::OidcMetadata,
+        Fault::Trickle {
+            chunk: 1,
+            interval: Duration::from_millis(50),
+            total: 10_000,
+        },
+    );
+    let http = HttpClient::builder()
+        .timeout(Duration::from_millis(400))
+        .build()
+        .unwrap();
+    let options = DiscoveryOptions::default().http_client(http);
+    let started = Instant::now();
+    let err = fetch_server_config_with(server.issuer(), AuthServerType::Oidc, &options)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, DiscoveryError::Fetch(FetchError::Timeout { .. })),
+        "{err:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(3));
+}
+
+#[tokio::test]
+async fn an_oversized_document_is_refused_not_allocated() {
+    let server = TestAuthServer::start().await.unwrap();
+    server.fail(Endpoint::OidcMetadata, Fault::Oversized(2 * 1024 * 1024));
+    let err = fetch_server_config(server.issuer(), AuthServerType::Oidc)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            DiscoveryError::Fetch(FetchError::TooLarge {
+                limit: 1_048_576,
+                ..
+            })
+        ),
+        "{err:?}"
+    );
+
+    server.heal_all();
+    let small = HttpClient::builder()
+        .max_response_bytes(64)
+        .build()
+        .unwrap();
+    let options = DiscoveryOptions::default().http_client(small);
+    let err = fetch_server_config_with(server.issuer(), AuthServerType::Oidc, &options)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            DiscoveryError::Fetch(FetchError::TooLarge { limit: 64, .. })
+        ),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn redirects_are_followed_within_the_origin_only() {
+    let server = TestAuthServer::start().await.unwrap();
+    // Same origin: followed.
+    server.fail(
+        Endpoint::OAuthMetadata,
+        Fault::Redirect {
+            status: 302,
+            location: server.oidc_metadata_url(),
+        },
+    );
+    let config = fetch_server_config(server.issuer(), AuthServerType::OAuth)
+        .await
+        .unwrap();
+    assert_eq!(config.metadata.issuer, server.issuer());
+
+    // Another origin (another port): refused, and nothing is fetched there.
+    let elsewhere = TestAuthServer::start().await.unwrap();
+    server.fail(
+        Endpoint::OAuthMetadata,
+        Fault::Redirect {
+            status: 302,
+            location: elsewhere.oauth_metadata_url(),
+        },
+    );
+    let err = fetch_server_config(server.issuer(), AuthServerType::OAuth)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, DiscoveryError::Fetch(FetchError::Redirect { .. })),
+        "{err:?}"
+    );
+    assert_eq!(elsewhere.request_count(Endpoint::OAuthMetadata), 0);
+}
+
+#[tokio::test]
+async fn plain_http_to_a_public_host_is_refused_before_any_request() {
+    let err = fetch_server_config("http://auth.example.com", AuthServerType::Oidc)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, DiscoveryError::Fetch(FetchError::InsecureUrl { .. })),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn fetching_by_well_known_url_keeps_unknown_fields() {
+    let server = TestAuthServer::start().await.unwrap();
+    server.set_metadata_override(Some(json!({
+        "x_vendor": {"nested": [1, 2, 3]},
+        "dpop_signing_alg_values_supported": ["ES256"],
+    })));
+    let config = fetch_server_config_by_well_known_url_with(
+        &server.oauth_metadata_url(),
+        AuthServerType::OAuth,
+        &DiscoveryOptions::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        config.metadata.extra["x_vendor"],
+        json!({"nested": [1, 2, 3]})
+    );
+    // Re-serialising gives back exactly the document served.
+    assert_eq!(
+        serde_json::to_value(&config.metadata).unwrap(),
+        server.metadata()
+    );
+}
+
+#[tokio::test]
+async fn a_hundred_concurrent_first_uses_share_one_fetch() {
+    let server = TestAuthServer::start().await.unwrap();
+    let auth_server = AuthServer::discover(server.issuer(), AuthServerType::Oidc);
+    let calls = (0..100).map(|_| {
+        let auth_server = auth_server.clone();
+        tokio::spawn(async move { auth_server.metadata().await })
+    });
+    for result in futures_util::future::join_all(calls).await {
+        assert_eq!(result.unwrap().unwrap().issuer, server.issuer());
+    }
+    assert_eq!(server.request_count(Endpoint::OidcMetadata), 1);
+    // Later calls are served from the cache.
+    auth_server.metadata().await.unwrap();
+    assert_eq!(server.request_count(Endpoint::OidcMetadata), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_first_uses_share_a_failure_and_the_next_call_retries() {
+    let server = TestAuthServer::start().await.unwrap();
+    server.fail_times(Endpoint::OidcMetadata, Fault::Status(503), 1);
+    let auth_server = AuthServer::discover(server.issuer(), AuthServerType::Oidc);
+    let calls = (0..20).map(|_| {
+        let auth_server = auth_server.clone();
+        tokio::spawn(async move { auth_server.metadata().await })
+    });
+    let results = futures_util::future::join_all(calls).await;
+    let failures = results
+        .iter()
+        .filter(|r| r.as_ref().unwrap().is_err())
+        .count();
+    assert!(failures >= 1);
+    // Callers that arrived during the failing fetch shared it; late ones triggered at most
+    // one more (successful) fetch.
+    assert!(server.request_count(Endpoint::OidcMetadata) <= 2);
+
+    // The failure was not cached.
+    auth_server.metadata().await.unwrap();
+    assert!(server.request_count(Endpoint::OidcMetadata) <= 2);
+}
+
+#[tokio::test]
+async fn a_failure_is_not_cached() {
+    let server = TestAuthServer::start().await.unwrap();
+    server.fail_times(Endpoint::OidcMetadata, Fault::Status(503), 1);
+    let auth_server = AuthServer::discover(server.issuer(), AuthServerType::Oidc);
+    assert!(auth_server.metadata().await.is_err());
+    assert!(auth_server.metadata().await.is_ok());
+    assert_eq!(server.request_count(Endpoint::OidcMetadata), 2);
+}
+
+#[tokio::test]
+async fn metadata_is_refreshed_after_the_interval() {
+    let server = TestAuthServer::start().await.unwrap();
+    let auth_server = AuthServer::discover(server.issuer(), AuthServerType::Oidc)
+        .with_refresh_interval(Duration::from_millis(200));
+    auth_server.metadata().await.unwrap();
+    server.set_metadata_override(Some(json!({"jwks_uri": server.url("/rotated/jwks")})));
+    assert_eq!(
+        auth_server.metadata().await.unwrap().jwks_uri,
+        Some(server.jwks_uri())
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let refreshed = auth_server.metadata().await.unwrap();
+    assert_eq!(refreshed.jwks_uri, Some(server.url("/rotated/jwks")));
+    assert_eq!(server.request_count(Endpoint::OidcMetadata), 2);
+}
+
+#[tokio::test]
+async fn a_failed_refresh_keeps_the_previous_document_and_backs_off() {
+    let server = TestAuthServer::start().await.unwrap();
+    let auth_server = AuthServer::discover(server.issuer(), AuthServerType::Oidc)
+        .with_refresh_interval(Duration::from_millis(100))
+        .with_retry_interval(Duration::from_secs(60));
+    let first = auth_server.metadata().await.unwrap();
+    server.fail(Endpoint::OidcMetadata, Fault::Status(500));
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let stale = auth_server.metadata().await.unwrap();
+    assert_eq!(stale, first);
+    assert_eq!(server.request_count(Endpoint::OidcMetadata), 2);
+    // Within the retry interval, no further request is made.
+    for _ in 0..10 {
+        auth_server.metadata().await.unwrap();
+    }
+    assert_eq!(server.request_count(Endpoint::OidcMetadata), 2);
+}
+
+#[tokio::test]
+async fn a_discovered_server_that_does_not_fit_mcp_is_refused() {
+    let server = TestAuthServer::start().await.unwrap();
+    server.set_metadata_override(Some(json!({"code_challenge_methods_supported": null})));
+    let auth_server = AuthServer::discover(server.issuer(), AuthServerType::Oidc);
+    let err = auth_server.metadata().await.unwrap_err();
+    match &err {
+        DiscoveryError::Invalid { result, .. } => {
+            assert_eq!(
+                result.errors[0].code,
+                AuthServerConfigErrorCode::PkceNotSupported
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(err.to_string().contains("pkce_not_supported"));
+}
