@@ -221,7 +221,7 @@ pub(crate) fn numeric_date(n: &serde_json::Number) -> Option<i64> {
     }
     let f = n.as_f64()?;
     // i64::MAX as f64 rounds up to 2^63, so compare with a strict bound.
-    (f.is_finite() && f >= -9.0e18 && f <= 9.0e18).then(|| f.trunc() as i64)
+    (f.is_finite() && (-9.0e18..=9.0e18).contains(&f)).then(|| f.trunc() as i64)
 }
 
 fn optional_string(claims: &Map<String, Value>, name: &'static str) -> Result<Option<String>, VerifyError> {

@@ -213,10 +213,10 @@ impl AuthServer {
         };
         let fetch = {
             let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
-            if let Some((metadata, fetched_at)) = &state.cached {
-                if fetched_at.elapsed() < self.inner.refresh_interval {
-                    return Ok(metadata.clone());
-                }
+            if let Some((metadata, fetched_at)) = &state.cached
+                && fetched_at.elapsed() < self.inner.refresh_interval
+            {
+                return Ok(metadata.clone());
             }
             match &state.in_flight {
                 Some(fetch) => fetch.clone(),
