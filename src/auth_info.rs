@@ -148,7 +148,10 @@ impl AuthInfo {
     /// # Errors
     ///
     /// [`VerifyError::InvalidToken`] naming the claim whose type or value is wrong.
-    pub fn from_claims(token: impl Into<String>, claims: Map<String, Value>) -> Result<Self, VerifyError> {
+    pub fn from_claims(
+        token: impl Into<String>,
+        claims: Map<String, Value>,
+    ) -> Result<Self, VerifyError> {
         let issuer = match claims.get("iss") {
             Some(Value::String(iss)) if !iss.is_empty() => iss.clone(),
             _ => {
@@ -187,7 +190,9 @@ impl AuthInfo {
                 VerifyError::invalid_token("the `exp` claim is not a valid NumericDate")
             })?),
             Some(_) => {
-                return Err(VerifyError::invalid_token("the `exp` claim must be a number"));
+                return Err(VerifyError::invalid_token(
+                    "the `exp` claim must be a number",
+                ));
             }
         };
         Ok(Self {
@@ -224,7 +229,10 @@ pub(crate) fn numeric_date(n: &serde_json::Number) -> Option<i64> {
     (f.is_finite() && (-9.0e18..=9.0e18).contains(&f)).then(|| f.trunc() as i64)
 }
 
-fn optional_string(claims: &Map<String, Value>, name: &'static str) -> Result<Option<String>, VerifyError> {
+fn optional_string(
+    claims: &Map<String, Value>,
+    name: &'static str,
+) -> Result<Option<String>, VerifyError> {
     match claims.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
@@ -289,7 +297,11 @@ mod tests {
 
     #[test]
     fn scp_alone_is_read() {
-        let info = AuthInfo::from_claims("t", claims(json!({"iss": "https://a", "scp": "files.read"}))).unwrap();
+        let info = AuthInfo::from_claims(
+            "t",
+            claims(json!({"iss": "https://a", "scp": "files.read"})),
+        )
+        .unwrap();
         assert_eq!(info.scopes, ["files.read"]);
     }
 
@@ -315,7 +327,10 @@ mod tests {
             json!({}),
         ] {
             assert!(
-                matches!(AuthInfo::from_claims("t", claims(bad.clone())), Err(VerifyError::InvalidToken { .. })),
+                matches!(
+                    AuthInfo::from_claims("t", claims(bad.clone())),
+                    Err(VerifyError::InvalidToken { .. })
+                ),
                 "{bad}"
             );
         }
@@ -323,9 +338,14 @@ mod tests {
 
     #[test]
     fn client_id_wins_over_azp_and_azp_is_the_fallback() {
-        let both = AuthInfo::from_claims("t", claims(json!({"iss": "https://a", "client_id": "", "azp": "x"}))).unwrap();
+        let both = AuthInfo::from_claims(
+            "t",
+            claims(json!({"iss": "https://a", "client_id": "", "azp": "x"})),
+        )
+        .unwrap();
         assert_eq!(both.client_id.as_deref(), Some(""));
-        let azp = AuthInfo::from_claims("t", claims(json!({"iss": "https://a", "azp": "x"}))).unwrap();
+        let azp =
+            AuthInfo::from_claims("t", claims(json!({"iss": "https://a", "azp": "x"}))).unwrap();
         assert_eq!(azp.client_id.as_deref(), Some("x"));
         let none = AuthInfo::from_claims("t", claims(json!({"iss": "https://a"}))).unwrap();
         assert_eq!(none.client_id, None);
@@ -333,10 +353,18 @@ mod tests {
 
     #[test]
     fn audience_is_always_a_list_and_exp_is_kept() {
-        let one = AuthInfo::from_claims("t", claims(json!({"iss": "https://a", "aud": "r", "exp": 10}))).unwrap();
+        let one = AuthInfo::from_claims(
+            "t",
+            claims(json!({"iss": "https://a", "aud": "r", "exp": 10})),
+        )
+        .unwrap();
         assert_eq!(one.audience, ["r"]);
         assert_eq!(one.expires_at, Some(10));
-        let many = AuthInfo::from_claims("t", claims(json!({"iss": "https://a", "aud": ["r", "s"], "exp": 10.9}))).unwrap();
+        let many = AuthInfo::from_claims(
+            "t",
+            claims(json!({"iss": "https://a", "aud": ["r", "s"], "exp": 10.9})),
+        )
+        .unwrap();
         assert_eq!(many.audience, ["r", "s"]);
         assert_eq!(many.expires_at, Some(10));
     }

@@ -210,7 +210,9 @@ pub enum ConfigError {
         resource: String,
     },
     /// The same issuer was listed twice for one resource.
-    #[error("the authorization server `{issuer}` is listed more than once for resource `{resource}`")]
+    #[error(
+        "the authorization server `{issuer}` is listed more than once for resource `{resource}`"
+    )]
     DuplicateIssuer {
         /// The resource.
         resource: String,
@@ -304,9 +306,7 @@ impl From<DiscoveryError> for VerifyError {
     /// cannot be trusted or does not fit (that needs an operator, not a retry).
     fn from(error: DiscoveryError) -> Self {
         match &error {
-            DiscoveryError::Fetch(_) | DiscoveryError::NotFound { .. } => {
-                Self::unavailable(&error)
-            }
+            DiscoveryError::Fetch(_) | DiscoveryError::NotFound { .. } => Self::unavailable(&error),
             _ => Self::misconfigured(&error),
         }
     }

@@ -16,10 +16,13 @@
 #![warn(missing_docs)]
 
 mod auth_info;
+pub mod bearer;
 pub mod discovery;
 mod error;
 mod http_client;
+mod mcp_auth;
 pub mod metadata;
+pub mod tower;
 pub mod verify;
 
 #[cfg(feature = "test-util")]
@@ -27,13 +30,18 @@ pub mod verify;
 pub mod testing;
 
 pub use auth_info::AuthInfo;
+pub use bearer::{BearerAuth, BearerAuthError, BearerRejection, ScopeHierarchy};
 pub use discovery::{
     AuthServer, AuthServerConfig, AuthServerType, fetch_server_config,
     fetch_server_config_by_well_known_url, validate_server_config,
 };
 pub use error::{ConfigError, DiscoveryError, FetchError, MetadataError, VerifyError};
 pub use http_client::{HttpClient, HttpClientBuilder};
+pub use mcp_auth::{McpAuth, McpAuthBuilder, ProtectedResource};
 pub use metadata::{
     AuthorizationServerMetadata, ProtectedResourceMetadata, protected_resource_metadata_url,
 };
-pub use verify::TokenVerifier;
+pub use tower::{BearerAuthLayer, BearerAuthService, MetadataService};
+pub use verify::{
+    IntrospectionVerifier, JwsAlgorithm, JwtVerifier, TokenVerifier, UserinfoVerifier,
+};

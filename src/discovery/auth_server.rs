@@ -80,7 +80,12 @@ impl AuthServer {
     /// A server whose metadata is fetched on first use from the well-known location(s) of
     /// `server_type` (see [`well_known_urls`](super::well_known_urls)).
     pub fn discover(issuer: impl Into<String>, server_type: AuthServerType) -> Self {
-        Self::build(issuer.into(), server_type, None, DiscoveryOptions::default())
+        Self::build(
+            issuer.into(),
+            server_type,
+            None,
+            DiscoveryOptions::default(),
+        )
     }
 
     /// A server whose metadata is already known (for example from [`fetch_server_config`](super::fetch_server_config)).
@@ -105,7 +110,9 @@ impl AuthServer {
         resolved: Option<Arc<AuthorizationServerMetadata>>,
         options: DiscoveryOptions,
     ) -> Self {
-        let discovery = resolved.is_none().then(|| Mutex::new(DiscoveryState::default()));
+        let discovery = resolved
+            .is_none()
+            .then(|| Mutex::new(DiscoveryState::default()));
         Self {
             inner: Arc::new(Inner {
                 issuer,
@@ -148,7 +155,10 @@ impl AuthServer {
 
     /// A hook applied to the raw discovered JSON before parsing. Default: none.
     #[must_use]
-    pub fn with_transform(self, transform: impl Fn(Value) -> Value + Send + Sync + 'static) -> Self {
+    pub fn with_transform(
+        self,
+        transform: impl Fn(Value) -> Value + Send + Sync + 'static,
+    ) -> Self {
         self.rebuild(|inner| inner.options = inner.options.clone().transform(transform))
     }
 
@@ -266,9 +276,12 @@ impl AuthServer {
     }
 
     async fn fetch_and_check(&self) -> Result<AuthorizationServerMetadata, DiscoveryError> {
-        let config =
-            fetch_server_config_with(&self.inner.issuer, self.inner.server_type, &self.inner.options)
-                .await?;
+        let config = fetch_server_config_with(
+            &self.inner.issuer,
+            self.inner.server_type,
+            &self.inner.options,
+        )
+        .await?;
         let result = validate_server_config(&config);
         if !result.is_valid {
             return Err(DiscoveryError::Invalid {

@@ -177,7 +177,11 @@ pub fn well_known_urls(
         AuthServerType::OAuth => vec![oauth],
         AuthServerType::Oidc => vec![oidc_append],
         AuthServerType::Auto if path.is_empty() => vec![oauth, oidc_append],
-        AuthServerType::Auto => vec![oauth, format!("{origin}{OIDC_WELL_KNOWN}{path}"), oidc_append],
+        AuthServerType::Auto => vec![
+            oauth,
+            format!("{origin}{OIDC_WELL_KNOWN}{path}"),
+            oidc_append,
+        ],
     })
 }
 
@@ -316,8 +320,8 @@ fn parse_metadata(
         url: url.to_owned(),
         reason,
     };
-    let raw: Value = serde_json::from_slice(body)
-        .map_err(|e| invalid(format!("the body is not JSON ({e})")))?;
+    let raw: Value =
+        serde_json::from_slice(body).map_err(|e| invalid(format!("the body is not JSON ({e})")))?;
     let raw = match &options.transform {
         Some(transform) => transform(raw),
         None => raw,
@@ -341,19 +345,63 @@ mod tests {
     fn well_known_url_table_matches_mcp_auth() {
         use AuthServerType::{OAuth, Oidc};
         let cases = [
-            ("https://example.com", OAuth, "https://example.com/.well-known/oauth-authorization-server"),
-            ("https://example.com/", OAuth, "https://example.com/.well-known/oauth-authorization-server"),
-            ("https://example.com", Oidc, "https://example.com/.well-known/openid-configuration"),
-            ("https://example.com/", Oidc, "https://example.com/.well-known/openid-configuration"),
-            ("https://example.com/path", OAuth, "https://example.com/.well-known/oauth-authorization-server/path"),
-            ("https://example.com/path/", OAuth, "https://example.com/.well-known/oauth-authorization-server/path"),
-            ("https://example.com/path", Oidc, "https://example.com/path/.well-known/openid-configuration"),
-            ("https://example.com/path/", Oidc, "https://example.com/path/.well-known/openid-configuration"),
-            ("https://example.com/a/b?x=1", OAuth, "https://example.com/.well-known/oauth-authorization-server/a/b?x=1"),
-            ("https://example.com/a/b?x=1", Oidc, "https://example.com/a/b/.well-known/openid-configuration"),
+            (
+                "https://example.com",
+                OAuth,
+                "https://example.com/.well-known/oauth-authorization-server",
+            ),
+            (
+                "https://example.com/",
+                OAuth,
+                "https://example.com/.well-known/oauth-authorization-server",
+            ),
+            (
+                "https://example.com",
+                Oidc,
+                "https://example.com/.well-known/openid-configuration",
+            ),
+            (
+                "https://example.com/",
+                Oidc,
+                "https://example.com/.well-known/openid-configuration",
+            ),
+            (
+                "https://example.com/path",
+                OAuth,
+                "https://example.com/.well-known/oauth-authorization-server/path",
+            ),
+            (
+                "https://example.com/path/",
+                OAuth,
+                "https://example.com/.well-known/oauth-authorization-server/path",
+            ),
+            (
+                "https://example.com/path",
+                Oidc,
+                "https://example.com/path/.well-known/openid-configuration",
+            ),
+            (
+                "https://example.com/path/",
+                Oidc,
+                "https://example.com/path/.well-known/openid-configuration",
+            ),
+            (
+                "https://example.com/a/b?x=1",
+                OAuth,
+                "https://example.com/.well-known/oauth-authorization-server/a/b?x=1",
+            ),
+            (
+                "https://example.com/a/b?x=1",
+                Oidc,
+                "https://example.com/a/b/.well-known/openid-configuration",
+            ),
         ];
         for (issuer, ty, expected) in cases {
-            assert_eq!(well_known_urls(issuer, ty).unwrap(), [expected], "{issuer} {ty}");
+            assert_eq!(
+                well_known_urls(issuer, ty).unwrap(),
+                [expected],
+                "{issuer} {ty}"
+            );
         }
     }
 

@@ -11,8 +11,8 @@ mod auth_server;
 mod fetch;
 mod validate;
 
-pub use auth_server::{AuthServer, DEFAULT_METADATA_REFRESH, DEFAULT_METADATA_RETRY};
 pub(crate) use auth_server::log_warnings;
+pub use auth_server::{AuthServer, DEFAULT_METADATA_REFRESH, DEFAULT_METADATA_RETRY};
 pub use fetch::{
     AuthServerConfig, AuthServerType, DiscoveryOptions, MetadataTransform, fetch_server_config,
     fetch_server_config_by_well_known_url, fetch_server_config_by_well_known_url_with,

@@ -173,7 +173,11 @@ fn validate(config: &AuthServerConfig, verbose: bool) -> ValidationResult {
     let mut ok = |code: S| successes.push(issue(code, code.description(), None));
 
     if let Some(cause) = metadata_problem(config) {
-        errors.push(issue(E::InvalidServerMetadata, E::InvalidServerMetadata.description(), Some(cause)));
+        errors.push(issue(
+            E::InvalidServerMetadata,
+            E::InvalidServerMetadata.description(),
+            Some(cause),
+        ));
         return ValidationResult {
             is_valid: false,
             errors,
@@ -300,7 +304,10 @@ mod tests {
     fn empty_grant_types_are_an_error() {
         let mut m = full();
         m.grant_types_supported = Some(vec![]);
-        assert_eq!(error_codes(&check(m)), ["authorization_code_grant_not_supported"]);
+        assert_eq!(
+            error_codes(&check(m)),
+            ["authorization_code_grant_not_supported"]
+        );
     }
 
     #[test]
@@ -311,9 +318,15 @@ mod tests {
         m.registration_endpoint = None;
         let r = check(m);
         assert!(!r.is_valid);
-        assert_eq!(error_codes(&r), ["code_response_type_not_supported", "pkce_not_supported"]);
+        assert_eq!(
+            error_codes(&r),
+            ["code_response_type_not_supported", "pkce_not_supported"]
+        );
         assert_eq!(r.warnings.len(), 1);
-        assert_eq!(r.warnings[0].code, AuthServerConfigWarningCode::DynamicRegistrationNotSupported);
+        assert_eq!(
+            r.warnings[0].code,
+            AuthServerConfigWarningCode::DynamicRegistrationNotSupported
+        );
     }
 
     #[test]
@@ -328,7 +341,10 @@ mod tests {
         for methods in [vec!["plain".to_owned()], vec![]] {
             let mut m = full();
             m.code_challenge_methods_supported = Some(methods);
-            assert_eq!(error_codes(&check(m)), ["s256_code_challenge_method_not_supported"]);
+            assert_eq!(
+                error_codes(&check(m)),
+                ["s256_code_challenge_method_not_supported"]
+            );
         }
     }
 
@@ -353,8 +369,14 @@ mod tests {
 
     #[test]
     fn verbose_lists_the_six_successes_in_order() {
-        let r = validate_server_config_verbose(&AuthServerConfig::new(full(), AuthServerType::OAuth));
-        let codes: Vec<_> = r.successes.unwrap().iter().map(|s| s.code.as_str()).collect();
+        let r =
+            validate_server_config_verbose(&AuthServerConfig::new(full(), AuthServerType::OAuth));
+        let codes: Vec<_> = r
+            .successes
+            .unwrap()
+            .iter()
+            .map(|s| s.code.as_str())
+            .collect();
         assert_eq!(
             codes,
             [

@@ -233,7 +233,11 @@ mod tests {
 
     #[test]
     fn absent_grant_types_default_to_code_and_implicit() {
-        let m = AuthorizationServerMetadata::new("https://a", "https://a/x", "https://a/t", ["code"]);
-        assert_eq!(m.effective_grant_types(), ["authorization_code", "implicit"]);
+        let m =
+            AuthorizationServerMetadata::new("https://a", "https://a/x", "https://a/t", ["code"]);
+        assert_eq!(
+            m.effective_grant_types(),
+            ["authorization_code", "implicit"]
+        );
     }
 }

@@ -158,7 +158,8 @@ impl ProtectedResourceMetadataBuilder {
         mut self,
         methods: impl IntoIterator<Item = impl Into<String>>,
     ) -> Self {
-        self.metadata.bearer_methods_supported = Some(methods.into_iter().map(Into::into).collect());
+        self.metadata.bearer_methods_supported =
+            Some(methods.into_iter().map(Into::into).collect());
         self
     }
 
@@ -217,7 +218,8 @@ impl ProtectedResourceMetadataBuilder {
         mut self,
         algs: impl IntoIterator<Item = impl Into<String>>,
     ) -> Self {
-        self.metadata.dpop_signing_alg_values_supported = algs.into_iter().map(Into::into).collect();
+        self.metadata.dpop_signing_alg_values_supported =
+            algs.into_iter().map(Into::into).collect();
         self
     }
 
@@ -463,18 +465,49 @@ mod tests {
     #[test]
     fn metadata_url_table() {
         let cases = [
-            ("https://h", "https://h/.well-known/oauth-protected-resource"),
-            ("https://h/", "https://h/.well-known/oauth-protected-resource"),
-            ("https://h/a/mcp", "https://h/.well-known/oauth-protected-resource/a/mcp"),
-            ("https://h/public/mcp", "https://h/.well-known/oauth-protected-resource/public/mcp"),
-            ("https://h:8443/a/", "https://h:8443/.well-known/oauth-protected-resource/a/"),
-            ("https://h:8443/a/b", "https://h:8443/.well-known/oauth-protected-resource/a/b"),
-            ("https://h/api?foo=bar#baz", "https://h/.well-known/oauth-protected-resource/api"),
-            ("http://localhost:3000/foo", "http://localhost:3000/.well-known/oauth-protected-resource/foo"),
-            ("https://h:443/mcp", "https://h/.well-known/oauth-protected-resource/mcp"),
+            (
+                "https://h",
+                "https://h/.well-known/oauth-protected-resource",
+            ),
+            (
+                "https://h/",
+                "https://h/.well-known/oauth-protected-resource",
+            ),
+            (
+                "https://h/a/mcp",
+                "https://h/.well-known/oauth-protected-resource/a/mcp",
+            ),
+            (
+                "https://h/public/mcp",
+                "https://h/.well-known/oauth-protected-resource/public/mcp",
+            ),
+            (
+                "https://h:8443/a/",
+                "https://h:8443/.well-known/oauth-protected-resource/a/",
+            ),
+            (
+                "https://h:8443/a/b",
+                "https://h:8443/.well-known/oauth-protected-resource/a/b",
+            ),
+            (
+                "https://h/api?foo=bar#baz",
+                "https://h/.well-known/oauth-protected-resource/api",
+            ),
+            (
+                "http://localhost:3000/foo",
+                "http://localhost:3000/.well-known/oauth-protected-resource/foo",
+            ),
+            (
+                "https://h:443/mcp",
+                "https://h/.well-known/oauth-protected-resource/mcp",
+            ),
         ];
         for (resource, expected) in cases {
-            assert_eq!(protected_resource_metadata_url(resource).unwrap(), expected, "{resource}");
+            assert_eq!(
+                protected_resource_metadata_url(resource).unwrap(),
+                expected,
+                "{resource}"
+            );
         }
     }
 
@@ -498,7 +531,10 @@ mod tests {
                 .build()
                 .unwrap();
             let json = serde_json::to_string(&m).unwrap();
-            assert!(json.starts_with(&format!("{{\"resource\":\"{resource}\"")), "{json}");
+            assert!(
+                json.starts_with(&format!("{{\"resource\":\"{resource}\"")),
+                "{json}"
+            );
         }
     }
 
@@ -508,38 +544,60 @@ mod tests {
             ProtectedResourceMetadata::builder("api.example.com/mcp")
                 .authorization_server("https://as")
                 .build(),
-            Err(MetadataError::InvalidUrl { field: "resource", .. })
+            Err(MetadataError::InvalidUrl {
+                field: "resource",
+                ..
+            })
         ));
         assert!(matches!(
             ProtectedResourceMetadata::builder("https://h/mcp#x")
                 .authorization_server("https://as")
                 .build(),
-            Err(MetadataError::InvalidUrl { field: "resource", .. })
+            Err(MetadataError::InvalidUrl {
+                field: "resource",
+                ..
+            })
         ));
         assert!(matches!(
             ProtectedResourceMetadata::builder("http://h.example/mcp")
                 .authorization_server("https://as")
                 .build(),
-            Err(MetadataError::InvalidUrl { field: "resource", .. })
+            Err(MetadataError::InvalidUrl {
+                field: "resource",
+                ..
+            })
         ));
         assert!(matches!(
             ProtectedResourceMetadata::builder("https://h/mcp").build(),
-            Err(MetadataError::Empty { field: "authorization_servers", .. })
+            Err(MetadataError::Empty {
+                field: "authorization_servers",
+                ..
+            })
         ));
         assert!(matches!(
-            valid().resource_signing_alg_values_supported(["RS256", "none"]).build(),
+            valid()
+                .resource_signing_alg_values_supported(["RS256", "none"])
+                .build(),
             Err(MetadataError::InvalidValue { .. })
         ));
         assert!(matches!(
             valid().jwks_uri("http://h.example/jwks").build(),
-            Err(MetadataError::InvalidUrl { field: "jwks_uri", .. })
+            Err(MetadataError::InvalidUrl {
+                field: "jwks_uri",
+                ..
+            })
         ));
         assert!(matches!(
             valid().scopes_supported(["read", "bad\"scope"]).build(),
-            Err(MetadataError::InvalidValue { field: "scopes_supported", .. })
+            Err(MetadataError::InvalidValue {
+                field: "scopes_supported",
+                ..
+            })
         ));
         assert!(matches!(
-            valid().authorization_server("https://as.example/?tenant=1").build(),
+            valid()
+                .authorization_server("https://as.example/?tenant=1")
+                .build(),
             Err(MetadataError::InvalidUrl { .. })
         ));
         assert!(matches!(
@@ -585,7 +643,10 @@ mod tests {
 
     #[test]
     fn explicit_empty_bearer_methods_are_serialised() {
-        let m = valid().bearer_methods_supported(Vec::<String>::new()).build().unwrap();
+        let m = valid()
+            .bearer_methods_supported(Vec::<String>::new())
+            .build()
+            .unwrap();
         let json = serde_json::to_value(&m).unwrap();
         assert_eq!(json["bearer_methods_supported"], serde_json::json!([]));
     }

@@ -27,6 +27,17 @@
 //! # }
 //! ```
 
+pub mod cache;
+pub mod introspection;
+mod jwks;
+pub mod jwt;
+pub mod userinfo;
+
+pub use cache::{CachedVerifier, TokenCache, TokenCacheBuilder};
+pub use introspection::{IntrospectionVerifier, IntrospectionVerifierBuilder};
+pub use jwt::{JwsAlgorithm, JwtVerifier, JwtVerifierBuilder};
+pub use userinfo::{UserinfoVerifier, UserinfoVerifierBuilder};
+
 use std::future::Future;
 use std::sync::Arc;
 

@@ -1,0 +1,304 @@
+//! [`BearerAuthError`]: why the bearer guard refused a request, in mcp-auth's fine-grained terms.
+
+use std::borrow::Cow;
+
+use http::StatusCode;
+
+use crate::error::VerifyError;
+
+/// Why the bearer guard refused a request.
+///
+/// The variant is the fine-grained reason (mcp-auth's `BearerAuthErrorCode`, see
+/// [`code`](Self::code)). It is logged with `tracing` and available to adapters through
+/// [`BearerRejection::error`](crate::bearer::BearerRejection::error); the client only sees the
+/// coarse RFC 6750 answer ([`status`](Self::status), [`oauth_error`](Self::oauth_error)), so a
+/// probing client learns no more than the standard says it may.
+///
+/// | variant | [`code`](Self::code) | status | `error` on the wire |
+/// |---|---|---|---|
+/// | [`MissingAuthHeader`](Self::MissingAuthHeader) | `missing_auth_header` | 401 | none |
+/// | [`UnsupportedScheme`](Self::UnsupportedScheme) | `unsupported_auth_scheme` | 401 | none |
+/// | [`MissingBearerToken`](Self::MissingBearerToken) | `missing_bearer_token` | 400 | `invalid_request` |
+/// | [`InvalidAuthHeaderFormat`](Self::InvalidAuthHeaderFormat) | `invalid_auth_header_format` | 400 | `invalid_request` |
+/// | [`MultipleAuthHeaders`](Self::MultipleAuthHeaders) | `multiple_auth_headers` | 400 | `invalid_request` |
+/// | [`HeaderTooLong`](Self::HeaderTooLong) | `auth_header_too_long` | 400 | `invalid_request` |
+/// | [`InvalidToken`](Self::InvalidToken) | `invalid_token` | 401 | `invalid_token` |
+/// | [`InvalidIssuer`](Self::InvalidIssuer) | `invalid_issuer` | 401 | `invalid_token` |
+/// | [`InvalidAudience`](Self::InvalidAudience) | `invalid_audience` | 401 | `invalid_token` |
+/// | [`MissingRequiredScopes`](Self::MissingRequiredScopes) | `missing_required_scopes` | 403 | `insufficient_scope` |
+/// | [`AuthServerUnavailable`](Self::AuthServerUnavailable) | `auth_server_unavailable` | 503 | body only: `temporarily_unavailable` |
+/// | [`ServerMisconfigured`](Self::ServerMisconfigured) | `server_misconfigured` | 500 | body only: `server_error` |
+///
+/// No variant ever holds the token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BearerAuthError {
+    /// The request has no `Authorization` header.
+    #[error("the request has no Authorization header")]
+    MissingAuthHeader,
+    /// The `Authorization` header uses a scheme other than `Bearer` (for example `Basic`).
+    ///
+    /// mcp-auth reports this as `invalid_auth_header_format`; RFC 6750 §3.1 treats it as "no
+    /// credentials", so it gets the bare 401 challenge.
+    #[error("the Authorization header does not use the Bearer scheme")]
+    UnsupportedScheme,
+    /// The header is `Bearer` with no token after it.
+    #[error("the Authorization header has the Bearer scheme but no token")]
+    MissingBearerToken,
+    /// The credentials are not `Bearer 1*SP b64token` (RFC 6750 §2.1): extra parts, characters
+    /// outside the token alphabet, or a separator other than spaces.
+    #[error("the Authorization header is not `Bearer <token>` with a single RFC 6750 token")]
+    InvalidAuthHeaderFormat,
+    /// The request has more than one `Authorization` header.
+    #[error("the request has more than one Authorization header")]
+    MultipleAuthHeaders,
+    /// The `Authorization` header is longer than the configured limit.
+    #[error("the Authorization header is {length} bytes long, over the {limit}-byte limit")]
+    HeaderTooLong {
+        /// The header's length in bytes.
+        length: usize,
+        /// The configured limit ([`BearerAuth::max_header_bytes`](crate::BearerAuth::max_header_bytes)).
+        limit: usize,
+    },
+    /// The verifier refused the token (malformed, badly signed, expired, inactive, ...).
+    #[error("the token verifier refused the token: {reason}")]
+    InvalidToken {
+        /// The verifier's reason (never the token).
+        reason: Cow<'static, str>,
+    },
+    /// The token was issued by an authorization server this resource does not trust.
+    #[error("the token issuer `{actual}` is not one of the trusted issuers ({})", expected.join(", "))]
+    InvalidIssuer {
+        /// The trusted issuers.
+        expected: Vec<String>,
+        /// The token's issuer.
+        actual: String,
+    },
+    /// The token's audience does not include an accepted audience (the resource identifier by
+    /// default).
+    #[error(
+        "the token audience [{}] does not contain an accepted audience ({})",
+        actual.join(", "),
+        expected.join(", ")
+    )]
+    InvalidAudience {
+        /// The accepted audiences.
+        expected: Vec<String>,
+        /// The token's audiences.
+        actual: Vec<String>,
+    },
+    /// The token lacks scopes the request requires.
+    #[error("the token lacks the required scopes {}", missing.join(" "))]
+    MissingRequiredScopes {
+        /// Every scope the request requires.
+        required: Vec<String>,
+        /// The required scopes the token does not grant (directly or through the hierarchy).
+        missing: Vec<String>,
+        /// The scopes the token grants.
+        granted: Vec<String>,
+    },
+    /// The verifier could not reach the authorization server (network, timeout, 5xx).
+    #[error("the authorization server is unavailable: {reason}")]
+    AuthServerUnavailable {
+        /// What failed.
+        reason: String,
+    },
+    /// Our own configuration prevents verifying tokens.
+    #[error("bearer authentication is misconfigured: {reason}")]
+    ServerMisconfigured {
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl BearerAuthError {
+    /// The fine-grained code, as in mcp-auth where it has one (`missing_auth_header`,
+    /// `invalid_auth_header_format`, `missing_bearer_token`, `invalid_issuer`,
+    /// `invalid_audience`, `missing_required_scopes`, `invalid_token`); the codes of the
+    /// variants mcp-auth lacks are listed in the type docs. Logged, never sent to the client.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::MissingAuthHeader => "missing_auth_header",
+            Self::UnsupportedScheme => "unsupported_auth_scheme",
+            Self::MissingBearerToken => "missing_bearer_token",
+            Self::InvalidAuthHeaderFormat => "invalid_auth_header_format",
+            Self::MultipleAuthHeaders => "multiple_auth_headers",
+            Self::HeaderTooLong { .. } => "auth_header_too_long",
+            Self::InvalidToken { .. } => "invalid_token",
+            Self::InvalidIssuer { .. } => "invalid_issuer",
+            Self::InvalidAudience { .. } => "invalid_audience",
+            Self::MissingRequiredScopes { .. } => "missing_required_scopes",
+            Self::AuthServerUnavailable { .. } => "auth_server_unavailable",
+            Self::ServerMisconfigured { .. } => "server_misconfigured",
+        }
+    }
+
+    /// The HTTP status of the answer: 400, 401, 403, 500 or 503 (see the type docs).
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::MissingAuthHeader
+            | Self::UnsupportedScheme
+            | Self::InvalidToken { .. }
+            | Self::InvalidIssuer { .. }
+            | Self::InvalidAudience { .. } => StatusCode::UNAUTHORIZED,
+            Self::MissingBearerToken
+            | Self::InvalidAuthHeaderFormat
+            | Self::MultipleAuthHeaders
+            | Self::HeaderTooLong { .. } => StatusCode::BAD_REQUEST,
+            Self::MissingRequiredScopes { .. } => StatusCode::FORBIDDEN,
+            Self::AuthServerUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::ServerMisconfigured { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The OAuth error code of the answer: the RFC 6750 §3.1 code (`invalid_request`,
+    /// `invalid_token`, `insufficient_scope`) that goes into the challenge and the body,
+    /// `temporarily_unavailable` / `server_error` (body only, no challenge) for 503 / 500, or
+    /// `None` when the request carried no bearer credentials (RFC 6750 §3.1: no error
+    /// information then).
+    pub fn oauth_error(&self) -> Option<&'static str> {
+        match self {
+            Self::MissingAuthHeader | Self::UnsupportedScheme => None,
+            Self::MissingBearerToken
+            | Self::InvalidAuthHeaderFormat
+            | Self::MultipleAuthHeaders
+            | Self::HeaderTooLong { .. } => Some("invalid_request"),
+            Self::InvalidToken { .. }
+            | Self::InvalidIssuer { .. }
+            | Self::InvalidAudience { .. } => Some("invalid_token"),
+            Self::MissingRequiredScopes { .. } => Some("insufficient_scope"),
+            Self::AuthServerUnavailable { .. } => Some("temporarily_unavailable"),
+            Self::ServerMisconfigured { .. } => Some("server_error"),
+        }
+    }
+
+    /// Whether the answer carries a `WWW-Authenticate` challenge (everything but 500 and 503).
+    pub fn has_challenge(&self) -> bool {
+        !matches!(
+            self,
+            Self::AuthServerUnavailable { .. } | Self::ServerMisconfigured { .. }
+        )
+    }
+
+    /// The `error_description` sent to the client: what went wrong in words a developer can act
+    /// on, without the fine-grained detail (that is in [`Display`](std::fmt::Display) and the
+    /// logs). The verifier's reason for [`InvalidToken`](Self::InvalidToken) is included, since
+    /// [`VerifyError::InvalidToken`] is documented as safe to show.
+    pub fn description(&self) -> Cow<'static, str> {
+        match self {
+            Self::MissingAuthHeader | Self::UnsupportedScheme => {
+                "This resource requires a bearer token in the Authorization header.".into()
+            }
+            Self::MissingBearerToken => "The Authorization header has no bearer token.".into(),
+            Self::InvalidAuthHeaderFormat => {
+                "The Authorization header must be the Bearer scheme, one space, and one token.".into()
+            }
+            Self::MultipleAuthHeaders => {
+                "The request must carry exactly one Authorization header.".into()
+            }
+            Self::HeaderTooLong { limit, .. } => {
+                format!("The Authorization header is longer than {limit} bytes.").into()
+            }
+            Self::InvalidToken { reason } => format!("The access token is invalid: {reason}").into(),
+            Self::InvalidIssuer { .. } => {
+                "The access token was issued by an authorization server this resource does not trust."
+                    .into()
+            }
+            Self::InvalidAudience { .. } => "The access token is not intended for this resource.".into(),
+            Self::MissingRequiredScopes { .. } => {
+                "The access token does not grant the scopes this request requires.".into()
+            }
+            Self::AuthServerUnavailable { .. } => {
+                "The authorization server could not be reached to verify the access token; try again later."
+                    .into()
+            }
+            Self::ServerMisconfigured { .. } => {
+                "The resource server cannot verify access tokens because of a configuration error."
+                    .into()
+            }
+        }
+    }
+
+    /// Maps a verifier's error. `trusted` is the list of trusted issuers, reported in
+    /// [`InvalidIssuer`](Self::InvalidIssuer).
+    pub(crate) fn from_verify_error(error: VerifyError, trusted: &[String]) -> Self {
+        match error {
+            VerifyError::InvalidToken { reason } => Self::InvalidToken { reason },
+            VerifyError::UntrustedIssuer { issuer } => Self::InvalidIssuer {
+                expected: trusted.to_vec(),
+                actual: issuer,
+            },
+            VerifyError::Unavailable { reason } => Self::AuthServerUnavailable { reason },
+            VerifyError::Misconfigured { reason } => Self::ServerMisconfigured { reason },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verify_errors_map_to_the_documented_statuses() {
+        let trusted = vec!["https://as".to_owned()];
+        let cases = [
+            (
+                VerifyError::invalid_token("expired"),
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+            ),
+            (
+                VerifyError::UntrustedIssuer {
+                    issuer: "https://evil".into(),
+                },
+                StatusCode::UNAUTHORIZED,
+                "invalid_issuer",
+            ),
+            (
+                VerifyError::unavailable("timeout"),
+                StatusCode::SERVICE_UNAVAILABLE,
+                "auth_server_unavailable",
+            ),
+            (
+                VerifyError::misconfigured("no jwks_uri"),
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_misconfigured",
+            ),
+        ];
+        for (verify, status, code) in cases {
+            let error = BearerAuthError::from_verify_error(verify, &trusted);
+            assert_eq!(error.status(), status);
+            assert_eq!(error.code(), code);
+        }
+    }
+
+    #[test]
+    fn untrusted_issuer_reports_the_trusted_list() {
+        let error = BearerAuthError::from_verify_error(
+            VerifyError::UntrustedIssuer {
+                issuer: "https://evil".into(),
+            },
+            &["https://a".into(), "https://b".into()],
+        );
+        assert_eq!(
+            error,
+            BearerAuthError::InvalidIssuer {
+                expected: vec!["https://a".into(), "https://b".into()],
+                actual: "https://evil".into()
+            }
+        );
+        assert_eq!(error.oauth_error(), Some("invalid_token"));
+    }
+
+    #[test]
+    fn only_credential_less_requests_have_no_oauth_error() {
+        assert_eq!(BearerAuthError::MissingAuthHeader.oauth_error(), None);
+        assert_eq!(BearerAuthError::UnsupportedScheme.oauth_error(), None);
+        assert_eq!(
+            BearerAuthError::MissingBearerToken.oauth_error(),
+            Some("invalid_request")
+        );
+        assert!(!BearerAuthError::ServerMisconfigured { reason: "x".into() }.has_challenge());
+        assert!(BearerAuthError::MissingAuthHeader.has_challenge());
+    }
+}

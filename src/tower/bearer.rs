@@ -1,0 +1,257 @@
+//! [`BearerAuthLayer`], [`BearerAuthService`] and their [`ResponseFuture`].
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use http::header::AUTHORIZATION;
+use http::{HeaderValue, Request, Response, StatusCode};
+use http_body_util::{Either, Full};
+use pin_project_lite::pin_project;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::auth_info::AuthInfo;
+use crate::bearer::{BearerAuth, BearerRejection};
+
+impl BearerAuth {
+    /// This guard as a tower [`Layer`].
+    pub fn layer(&self) -> BearerAuthLayer {
+        BearerAuthLayer::new(self.clone())
+    }
+}
+
+/// The bearer guard as tower middleware: applies a [`BearerAuth`] to a service.
+///
+/// On success the verified [`AuthInfo`] is inserted into the request extensions and the inner
+/// service runs; on refusal the inner service is never called and the [`BearerRejection`] is
+/// the response.
+///
+/// The response body is [`Either<B, Full<Bytes>>`](http_body_util::Either): the inner service's
+/// body `B` untouched, or the rejection's JSON. It is an `http_body::Body` whenever `B` is one
+/// with `Bytes` data, so the wrapped service still works with axum (`axum::body::Body`), hyper
+/// (`hyper_util::service::TowerToHyperService`) and rmcp's `StreamableHttpService` (whose body
+/// is a boxed `Bytes` body). The error type is the inner service's.
+///
+/// ```
+/// use std::convert::Infallible;
+/// use http::{Request, Response, StatusCode};
+/// use http_body_util::Full;
+/// use bytes::Bytes;
+/// use mcp_auth::{AuthInfo, AuthServer, AuthorizationServerMetadata, McpAuth, ProtectedResource, VerifyError};
+/// use tower::{ServiceBuilder, ServiceExt, service_fn};
+///
+/// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+/// # let mut as_metadata = AuthorizationServerMetadata::new(
+/// #     "https://auth.example.com", "https://auth.example.com/authorize",
+/// #     "https://auth.example.com/token", ["code"]);
+/// # as_metadata.code_challenge_methods_supported = Some(vec!["S256".into()]);
+/// let auth = McpAuth::builder()
+///     .protected_resource(
+///         ProtectedResource::new("https://api.example.com/mcp")
+///             .authorization_server(AuthServer::from_metadata(as_metadata)),
+///     )
+///     .build()?;
+/// let guard = auth.bearer_auth("https://api.example.com/mcp", |token: String| async move {
+///     Err::<AuthInfo, _>(VerifyError::invalid_token("this example accepts nothing"))
+/// })?;
+///
+/// let service = ServiceBuilder::new()
+///     .layer(guard.layer())
+///     .service(service_fn(|request: Request<Full<Bytes>>| async move {
+///         let who = request.extensions().get::<AuthInfo>().and_then(|i| i.subject.clone());
+///         Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(who.unwrap_or_default()))))
+///     }));
+///
+/// let response = service
+///     .oneshot(Request::new(Full::new(Bytes::new())))
+///     .await?;
+/// assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct BearerAuthLayer {
+    auth: BearerAuth,
+}
+
+impl BearerAuthLayer {
+    /// A layer guarding services with `auth`.
+    pub fn new(auth: BearerAuth) -> Self {
+        Self { auth }
+    }
+}
+
+impl<S> Layer<S> for BearerAuthLayer {
+    type Service = BearerAuthService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        BearerAuthService::new(inner, self.auth.clone())
+    }
+}
+
+/// A service that authenticates every request with a [`BearerAuth`] guard before calling
+/// `S`: see [`BearerAuthLayer`].
+#[derive(Clone, Debug)]
+pub struct BearerAuthService<S> {
+    inner: S,
+    auth: BearerAuth,
+}
+
+impl<S> BearerAuthService<S> {
+    /// Guards `inner` with `auth`.
+    pub fn new(inner: S, auth: BearerAuth) -> Self {
+        Self { inner, auth }
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The inner service, consuming the guard.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for BearerAuthService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
+{
+    type Response = Response<Either<ResBody, Full<Bytes>>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S, ReqBody>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        // Take the service that was driven to readiness and leave a fresh clone behind:
+        // https://docs.rs/tower/latest/tower/trait.Service.html#be-careful-when-cloning-inner-services
+        let clone = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, clone);
+        let values = request.headers().get_all(AUTHORIZATION);
+        let state = match self
+            .auth
+            .extract_token(values.iter().map(HeaderValue::as_bytes))
+        {
+            Ok(token) => State::Authenticate {
+                verify: Box::pin(self.auth.clone().verify_token(token)),
+                request: Some(request),
+            },
+            Err(error) => State::Rejected {
+                rejection: Some(self.auth.reject(error)),
+            },
+        };
+        ResponseFuture {
+            state,
+            inner: Some(inner),
+        }
+    }
+}
+
+pin_project! {
+    /// Response future of [`BearerAuthService`]: authenticate, then call the inner service.
+    pub struct ResponseFuture<S, ReqBody>
+    where
+        S: Service<Request<ReqBody>>,
+    {
+        #[pin]
+        state: State<S::Future, ReqBody>,
+        inner: Option<S>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<F, ReqBody> {
+        Authenticate {
+            verify: BoxFuture<'static, Result<AuthInfo, BearerRejection>>,
+            request: Option<Request<ReqBody>>,
+        },
+        Call {
+            #[pin]
+            future: F,
+        },
+        Rejected {
+            rejection: Option<BearerRejection>,
+        },
+    }
+}
+
+impl<S, ReqBody> fmt::Debug for ResponseFuture<S, ReqBody>
+where
+    S: Service<Request<ReqBody>>,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}
+
+impl<S, ReqBody, ResBody> Future for ResponseFuture<S, ReqBody>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+{
+    type Output = Result<Response<Either<ResBody, Full<Bytes>>>, S::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            match this.state.as_mut().project() {
+                StateProj::Authenticate { verify, request } => {
+                    let outcome = ready!(verify.as_mut().poll(cx));
+                    let (Some(mut request), Some(mut inner)) = (request.take(), this.inner.take())
+                    else {
+                        return Poll::Ready(Ok(polled_after_completion()));
+                    };
+                    match outcome {
+                        Ok(info) => {
+                            if request.extensions().get::<AuthInfo>().is_some() {
+                                tracing::warn!(
+                                    "the request already carries an AuthInfo; it is replaced by the \
+                                     one verified here"
+                                );
+                            }
+                            request.extensions_mut().insert(info);
+                            let future = inner.call(request);
+                            this.state.set(State::Call { future });
+                        }
+                        Err(rejection) => {
+                            return Poll::Ready(Ok(rejection.into_response().map(Either::Right)));
+                        }
+                    }
+                }
+                StateProj::Call { future } => {
+                    return future
+                        .poll(cx)
+                        .map(|result| result.map(|response| response.map(Either::Left)));
+                }
+                StateProj::Rejected { rejection } => {
+                    return Poll::Ready(Ok(match rejection.take() {
+                        Some(rejection) => rejection.into_response().map(Either::Right),
+                        None => polled_after_completion(),
+                    }));
+                }
+            }
+        }
+    }
+}
+
+/// A future polled again after it completed: a caller bug. Answer 500 instead of panicking.
+fn polled_after_completion<B>() -> Response<Either<B, Full<Bytes>>> {
+    tracing::error!("BearerAuthService's ResponseFuture was polled after it completed");
+    let mut response = Response::new(Either::Right(Full::new(Bytes::new())));
+    *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    response
+}

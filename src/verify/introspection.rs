@@ -1,0 +1,595 @@
+//! [`IntrospectionVerifier`]: ask the authorization server about a token (RFC 7662), the
+//! standard way to accept opaque access tokens.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use mcp_auth::verify::IntrospectionVerifier;
+//! use mcp_auth::{AuthServer, AuthServerType, TokenVerifier};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let server = AuthServer::discover("https://auth.example.com", AuthServerType::OAuth);
+//! let verifier = IntrospectionVerifier::builder(server)
+//!     .client_secret_basic("my-resource-server", "its-secret")
+//!     .ttl(Duration::from_secs(30))
+//!     .build()?;
+//! let info = verifier.verify("an-opaque-access-token").await?;
+//! println!("{:?} may use {:?}", info.subject, info.scopes);
+//! # Ok(()) }
+//! ```
+
+use std::borrow::Cow;
+use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use http::{HeaderValue, Method, StatusCode, header};
+use serde_json::{Map, Value};
+use url::form_urlencoded;
+
+use crate::auth_info::AuthInfo;
+use crate::discovery::AuthServer;
+use crate::error::{ConfigError, VerifyError};
+use crate::http_client::{FetchedResponse, HttpClient};
+use crate::verify::TokenVerifier;
+use crate::verify::cache::{TokenCache, TokenCacheBuilder, token_fingerprint};
+use crate::verify::userinfo::{json_object, upstream_error};
+
+/// Verifies opaque (or any) access tokens with RFC 7662 token introspection.
+///
+/// Each token is sent, with this resource server's own credentials, to the authorization
+/// server's `introspection_endpoint` (from its metadata):
+/// `POST` `application/x-www-form-urlencoded` `token=<token>&token_type_hint=access_token`.
+///
+/// | Answer | Result |
+/// |---|---|
+/// | 2xx JSON object with `"active": true` (the JSON boolean) | [`AuthInfo`] from the answer, checked as below |
+/// | `"active": false`, `"active": "true"` (a string), no `active` | [`VerifyError::InvalidToken`] |
+/// | `iss` present and not the server's issuer (absent: the server's issuer is used) | [`VerifyError::InvalidToken`] |
+/// | `exp` present and not in the future | [`VerifyError::InvalidToken`] (expired) |
+/// | `token_type` is `refresh_token` | [`VerifyError::InvalidToken`] |
+/// | wrongly typed `sub`, `client_id`, `aud`, `scope`, `exp` | [`VerifyError::InvalidToken`] |
+/// | 400, 401, 403: the server refused **our** credentials or request (RFC 7662 §2.3) | [`VerifyError::Misconfigured`] |
+/// | timeout, network error, 5xx, any other status, a body that is not a JSON object | [`VerifyError::Unavailable`] |
+/// | no `introspection_endpoint` in the metadata, or an endpoint the client refuses (plain http) | [`VerifyError::Misconfigured`] |
+///
+/// `aud` and the scopes are returned in the [`AuthInfo`] (`audience`, `scopes`) for the bearer
+/// guard to check, like for every verifier; this verifier does not drop or judge them.
+///
+/// Successful answers are cached by token hash for the TTL (default 60 s), never beyond the
+/// answer's `exp` (RFC 7662 §4); concurrent requests with the same token share one call;
+/// failures are not cached. A token revoked at the server keeps working here for at most the
+/// TTL. The token is never logged (the request body contains it; it is not traced).
+#[derive(Clone)]
+pub struct IntrospectionVerifier {
+    server: AuthServer,
+    http: Option<HttpClient>,
+    credentials: ClientCredentials,
+    cache: TokenCache,
+}
+
+/// Builder for [`IntrospectionVerifier`]; one of the credential methods is required.
+#[must_use]
+pub struct IntrospectionVerifierBuilder {
+    server: AuthServer,
+    http: Option<HttpClient>,
+    credentials: Option<ClientCredentials>,
+    cache: TokenCacheBuilder,
+}
+
+/// How this resource server authenticates to the introspection endpoint.
+#[derive(Clone)]
+enum ClientCredentials {
+    /// `Authorization` header value (`Basic ...` or `Bearer ...`), marked sensitive.
+    Header(Result<HeaderValue, &'static str>),
+    /// `client_id` and `client_secret` in the form body.
+    Post {
+        client_id: String,
+        client_secret: String,
+    },
+}
+
+impl ClientCredentials {
+    fn method(&self) -> &'static str {
+        match self {
+            Self::Header(Ok(value)) if value.as_bytes().starts_with(b"Basic ") => {
+                "client_secret_basic"
+            }
+            Self::Header(_) => "bearer",
+            Self::Post { .. } => "client_secret_post",
+        }
+    }
+}
+
+impl fmt::Debug for IntrospectionVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IntrospectionVerifier")
+            .field("issuer", &self.server.issuer())
+            .field("client_authentication", &self.credentials.method())
+            .field("cache", &self.cache)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for IntrospectionVerifierBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IntrospectionVerifierBuilder")
+            .field("issuer", &self.server.issuer())
+            .field(
+                "client_authentication",
+                &self.credentials.as_ref().map(ClientCredentials::method),
+            )
+            .field("cache", &self.cache)
+            .finish_non_exhaustive()
+    }
+}
+
+impl IntrospectionVerifierBuilder {
+    /// Authenticate with HTTP Basic (`client_secret_basic`, RFC 6749 §2.3.1): the id and the
+    /// secret are each form-urlencoded, joined with `:`, and base64-encoded.
+    pub fn client_secret_basic(
+        mut self,
+        client_id: impl AsRef<str>,
+        client_secret: impl AsRef<str>,
+    ) -> Self {
+        let encoded = STANDARD.encode(format!(
+            "{}:{}",
+            form_urlencode(client_id.as_ref()),
+            form_urlencode(client_secret.as_ref())
+        ));
+        self.credentials = Some(ClientCredentials::Header(sensitive_header(format!(
+            "Basic {encoded}"
+        ))));
+        self
+    }
+
+    /// Authenticate with `client_id` and `client_secret` in the request body
+    /// (`client_secret_post`, RFC 6749 §2.3.1).
+    pub fn client_secret_post(
+        mut self,
+        client_id: impl Into<String>,
+        client_secret: impl Into<String>,
+    ) -> Self {
+        self.credentials = Some(ClientCredentials::Post {
+            client_id: client_id.into(),
+            client_secret: client_secret.into(),
+        });
+        self
+    }
+
+    /// Authenticate with `Authorization: Bearer <token>`, for servers that protect
+    /// introspection with an access token of their own (RFC 7662 §2.1).
+    pub fn bearer(mut self, token: impl AsRef<str>) -> Self {
+        self.credentials = Some(ClientCredentials::Header(sensitive_header(format!(
+            "Bearer {}",
+            token.as_ref()
+        ))));
+        self
+    }
+
+    /// How long a successful answer is reused (never beyond its `exp`). Default: 60 s. Zero
+    /// turns caching off.
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.cache = self.cache.ttl(ttl);
+        self
+    }
+
+    /// The most answers cached at once. Default: 10 000.
+    pub fn max_entries(mut self, max_entries: u64) -> Self {
+        self.cache = self.cache.max_entries(max_entries);
+        self
+    }
+
+    /// The HTTP client for introspection calls. Default: the server's
+    /// ([`AuthServer::http_client`]).
+    pub fn http_client(mut self, http: HttpClient) -> Self {
+        self.http = Some(http);
+        self
+    }
+
+    /// Builds the verifier.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Invalid`] when no client credentials were given (RFC 7662 §2.1 requires
+    /// the endpoint to be protected, so calling it anonymously cannot work), or when the bearer
+    /// credential contains characters not allowed in an HTTP header.
+    pub fn build(self) -> Result<IntrospectionVerifier, ConfigError> {
+        let credentials = match self.credentials {
+            None => {
+                return Err(ConfigError::Invalid(Cow::Borrowed(
+                    "token introspection needs this resource server's credentials: call \
+                     `client_secret_basic`, `client_secret_post` or `bearer` on the \
+                     IntrospectionVerifier builder",
+                )));
+            }
+            Some(ClientCredentials::Header(Err(reason))) => {
+                return Err(ConfigError::Invalid(Cow::Borrowed(reason)));
+            }
+            Some(credentials) => credentials,
+        };
+        Ok(IntrospectionVerifier {
+            server: self.server,
+            http: self.http,
+            credentials,
+            cache: self.cache.build(),
+        })
+    }
+}
+
+fn form_urlencode(value: &str) -> String {
+    form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+fn sensitive_header(value: String) -> Result<HeaderValue, &'static str> {
+    let mut value = HeaderValue::try_from(value).map_err(
+        |_| "the introspection bearer credential contains characters not allowed in an HTTP header",
+    )?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+impl IntrospectionVerifier {
+    /// Starts a builder; choose the client authentication with
+    /// [`client_secret_basic`](IntrospectionVerifierBuilder::client_secret_basic),
+    /// [`client_secret_post`](IntrospectionVerifierBuilder::client_secret_post) or
+    /// [`bearer`](IntrospectionVerifierBuilder::bearer).
+    pub fn builder(server: AuthServer) -> IntrospectionVerifierBuilder {
+        IntrospectionVerifierBuilder {
+            server,
+            http: None,
+            credentials: None,
+            cache: TokenCache::builder(),
+        }
+    }
+
+    /// The authorization server asked.
+    pub fn auth_server(&self) -> &AuthServer {
+        &self.server
+    }
+
+    /// The cache of successful answers.
+    pub fn cache(&self) -> &TokenCache {
+        &self.cache
+    }
+
+    fn http(&self) -> &HttpClient {
+        self.http
+            .as_ref()
+            .unwrap_or_else(|| self.server.http_client())
+    }
+
+    async fn introspect(&self, token: &str) -> Result<AuthInfo, VerifyError> {
+        let metadata = self.server.metadata().await?;
+        let Some(endpoint) = metadata.introspection_endpoint.as_deref() else {
+            return Err(VerifyError::misconfigured(format_args!(
+                "the authorization server `{}` publishes no `introspection_endpoint`; use \
+                 another verifier or a server that supports RFC 7662",
+                self.server.issuer()
+            )));
+        };
+        let mut request = self
+            .http()
+            .request(Method::POST, endpoint)
+            .map_err(upstream_error)?
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::ACCEPT, "application/json");
+        match &self.credentials {
+            ClientCredentials::Header(Ok(value)) => {
+                request = request.header(header::AUTHORIZATION, value.clone());
+            }
+            ClientCredentials::Header(Err(reason)) => {
+                return Err(VerifyError::misconfigured(reason));
+            }
+            ClientCredentials::Post { .. } => {}
+        }
+        // The body holds the token and perhaps our secret: it is never logged.
+        let request = request.body(introspection_body(token, &self.credentials));
+        let response = self
+            .http()
+            .send(endpoint, request)
+            .await
+            .map_err(upstream_error)?;
+        let result =
+            introspection_answer(self.server.issuer(), token, &response, SystemTime::now());
+        if let Err(error) = &result {
+            tracing::debug!(
+                token = %token_fingerprint(token),
+                status = response.status.as_u16(),
+                %error,
+                "introspection did not accept the token"
+            );
+        }
+        result
+    }
+}
+
+#[async_trait::async_trait]
+impl TokenVerifier for IntrospectionVerifier {
+    async fn verify(&self, token: &str) -> Result<AuthInfo, VerifyError> {
+        self.cache
+            .get_or_verify(token, || self.introspect(token))
+            .await
+    }
+}
+
+/// `token=..&token_type_hint=access_token`, plus the client credentials for
+/// `client_secret_post`.
+fn introspection_body(token: &str, credentials: &ClientCredentials) -> String {
+    let mut form = form_urlencoded::Serializer::new(String::new());
+    form.append_pair("token", token)
+        .append_pair("token_type_hint", "access_token");
+    if let ClientCredentials::Post {
+        client_id,
+        client_secret,
+    } = credentials
+    {
+        form.append_pair("client_id", client_id)
+            .append_pair("client_secret", client_secret);
+    }
+    form.finish()
+}
+
+/// Interprets an introspection response (see the table on [`IntrospectionVerifier`]).
+fn introspection_answer(
+    issuer: &str,
+    token: &str,
+    response: &FetchedResponse,
+    now: SystemTime,
+) -> Result<AuthInfo, VerifyError> {
+    let status = response.status;
+    match status {
+        StatusCode::BAD_REQUEST | StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+            return Err(VerifyError::misconfigured(format_args!(
+                "the introspection endpoint `{}` refused our request (HTTP {}{}); check the \
+                 resource server's client credentials and authentication method",
+                response.url,
+                status.as_u16(),
+                oauth_error_code(response)
+                    .map(|code| format!(", `{code}`"))
+                    .unwrap_or_default()
+            )));
+        }
+        s if s.is_success() => {}
+        s => {
+            return Err(VerifyError::unavailable(format_args!(
+                "the introspection endpoint `{}` answered HTTP {}",
+                response.url,
+                s.as_u16()
+            )));
+        }
+    }
+    let mut claims = json_object(response, "introspection")?;
+    match claims.get("active") {
+        Some(Value::Bool(true)) => {}
+        Some(Value::Bool(false)) => {
+            return Err(VerifyError::invalid_token("the token is not active"));
+        }
+        Some(_) => {
+            return Err(VerifyError::invalid_token(
+                "the introspection answer's `active` is not a JSON boolean",
+            ));
+        }
+        None => {
+            return Err(VerifyError::invalid_token(
+                "the introspection answer has no `active` member",
+            ));
+        }
+    }
+    let iss_added = match claims.get("iss") {
+        None | Some(Value::Null) => {
+            claims.insert("iss".to_owned(), Value::String(issuer.to_owned()));
+            true
+        }
+        Some(Value::String(iss)) if iss == issuer => false,
+        Some(other) => {
+            return Err(VerifyError::invalid_token(format!(
+                "the introspection answer names issuer {other}, not the configured `{issuer}`"
+            )));
+        }
+    };
+    if let Some(Value::String(token_type)) = claims.get("token_type")
+        && token_type.eq_ignore_ascii_case("refresh_token")
+    {
+        return Err(VerifyError::invalid_token(
+            "the token is a refresh token, not an access token",
+        ));
+    }
+    let mut info = AuthInfo::from_claims(token, claims)?;
+    if let Some(exp) = info.expires_at
+        && !is_future(exp, now)
+    {
+        return Err(VerifyError::invalid_token("the token has expired"));
+    }
+    if iss_added {
+        info.claims.remove("iss");
+    }
+    Ok(info)
+}
+
+/// Whether `seconds` (since the epoch) is after `now`.
+fn is_future(seconds: i64, now: SystemTime) -> bool {
+    let now = now
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    u64::try_from(seconds).is_ok_and(|exp| exp > now)
+}
+
+/// The OAuth `error` code of an error answer, if it has a short, printable one.
+fn oauth_error_code(response: &FetchedResponse) -> Option<String> {
+    let object: Map<String, Value> = response.json().ok()?;
+    let code = object.get("error")?.as_str()?;
+    (code.len() <= 64 && code.bytes().all(|b| b.is_ascii_graphic())).then(|| code.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use http::HeaderMap;
+    use serde_json::json;
+
+    const ISSUER: &str = "https://as.example.com";
+    const NOW: u64 = 1_700_000_000;
+
+    fn now() -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(NOW)
+    }
+
+    fn response(status: u16, body: &str) -> FetchedResponse {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        FetchedResponse {
+            url: "https://as.example.com/introspect".to_owned(),
+            status: StatusCode::from_u16(status).unwrap(),
+            headers,
+            body: Bytes::from(body.to_owned()),
+        }
+    }
+
+    fn answer(body: Value) -> Result<AuthInfo, VerifyError> {
+        introspection_answer(ISSUER, "tok", &response(200, &body.to_string()), now())
+    }
+
+    #[test]
+    fn active_answer_becomes_auth_info_with_audience_and_scopes() {
+        let info = answer(json!({
+            "active": true, "sub": "u1", "client_id": "c1", "scope": "read write",
+            "aud": ["https://api.example.com/mcp"], "exp": NOW + 60,
+        }))
+        .unwrap();
+        assert_eq!(info.token, "tok");
+        assert_eq!(info.issuer, ISSUER);
+        assert_eq!(info.subject.as_deref(), Some("u1"));
+        assert_eq!(info.client_id.as_deref(), Some("c1"));
+        assert_eq!(info.scopes, ["read", "write"]);
+        assert_eq!(info.audience, ["https://api.example.com/mcp"]);
+        assert_eq!(info.expires_at, Some(i64::try_from(NOW + 60).unwrap()));
+        assert!(
+            !info.claims.contains_key("iss"),
+            "the issuer is not invented into the claims"
+        );
+    }
+
+    #[test]
+    fn only_the_json_boolean_true_is_active() {
+        for body in [
+            json!({"active": false}),
+            json!({"active": "true"}),
+            json!({"active": 1}),
+            json!({"active": null}),
+            json!({"sub": "u1"}),
+        ] {
+            assert!(
+                matches!(answer(body.clone()), Err(VerifyError::InvalidToken { .. })),
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn matching_iss_is_kept_and_other_iss_is_invalid() {
+        let info = answer(json!({"active": true, "iss": ISSUER})).unwrap();
+        assert_eq!(info.claims.get("iss"), Some(&json!(ISSUER)));
+        for iss in [json!("https://evil.example.com"), json!(3), json!("")] {
+            assert!(matches!(
+                answer(json!({"active": true, "iss": iss})),
+                Err(VerifyError::InvalidToken { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn expired_or_now_exp_is_invalid() {
+        for exp in [json!(NOW), json!(NOW - 1), json!(-1)] {
+            assert!(matches!(
+                answer(json!({"active": true, "exp": exp})),
+                Err(VerifyError::InvalidToken { .. })
+            ));
+        }
+        assert!(matches!(
+            answer(json!({"active": true, "exp": "soon"})),
+            Err(VerifyError::InvalidToken { .. })
+        ));
+    }
+
+    #[test]
+    fn refresh_tokens_are_refused() {
+        assert!(matches!(
+            answer(json!({"active": true, "token_type": "refresh_token"})),
+            Err(VerifyError::InvalidToken { .. })
+        ));
+        assert!(answer(json!({"active": true, "token_type": "Bearer"})).is_ok());
+    }
+
+    #[test]
+    fn refusal_of_our_credentials_is_misconfiguration() {
+        for status in [400, 401, 403] {
+            let result = introspection_answer(
+                ISSUER,
+                "t",
+                &response(status, r#"{"error":"invalid_client"}"#),
+                now(),
+            );
+            match result {
+                Err(VerifyError::Misconfigured { reason }) => {
+                    assert!(reason.contains("invalid_client"), "{reason}")
+                }
+                other => panic!("{status}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn server_errors_and_garbage_are_unavailable() {
+        for (status, body) in [
+            (500, "{}"),
+            (503, "{}"),
+            (404, "{}"),
+            (200, "<html>"),
+            (200, "[true]"),
+        ] {
+            assert!(matches!(
+                introspection_answer(ISSUER, "t", &response(status, body), now()),
+                Err(VerifyError::Unavailable { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn basic_credentials_are_form_urlencoded_before_base64() {
+        let server = AuthServer::discover("https://as.example.com", crate::AuthServerType::OAuth);
+        let verifier = IntrospectionVerifier::builder(server)
+            .client_secret_basic("my client", "s3cr:t/é")
+            .build()
+            .unwrap();
+        let ClientCredentials::Header(Ok(value)) = &verifier.credentials else {
+            panic!("expected a header credential");
+        };
+        assert!(value.is_sensitive());
+        let encoded = value.to_str().unwrap().strip_prefix("Basic ").unwrap();
+        let decoded = String::from_utf8(STANDARD.decode(encoded).unwrap()).unwrap();
+        assert_eq!(decoded, "my+client:s3cr%3At%2F%C3%A9");
+        assert!(!format!("{verifier:?}").contains("s3cr"));
+    }
+
+    #[test]
+    fn building_without_credentials_or_with_a_bad_bearer_fails() {
+        let server = AuthServer::discover("https://as.example.com", crate::AuthServerType::OAuth);
+        assert!(
+            IntrospectionVerifier::builder(server.clone())
+                .build()
+                .is_err()
+        );
+        assert!(
+            IntrospectionVerifier::builder(server)
+                .bearer("a\r\nb")
+                .build()
+                .is_err()
+        );
+    }
+}

@@ -1,0 +1,525 @@
+//! [`UserinfoVerifier`]: accept a token if the authorization server's OpenID Connect userinfo
+//! endpoint accepts it (what the mcp-auth Logto guide does).
+//!
+//! ```no_run
+//! use mcp_auth::verify::UserinfoVerifier;
+//! use mcp_auth::{AuthServer, AuthServerType, TokenVerifier};
+//!
+//! # async fn run() -> Result<(), mcp_auth::VerifyError> {
+//! let logto = AuthServer::discover("https://tenant.logto.app/oidc", AuthServerType::Oidc);
+//! let verifier = UserinfoVerifier::new(logto);
+//! let info = verifier.verify("an-opaque-access-token").await?;
+//! println!("hello {:?}", info.subject);
+//! # Ok(()) }
+//! ```
+//!
+//! Read the caveat on [`UserinfoVerifier`] before using it: userinfo cannot tell whom a token
+//! was issued for.
+
+use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use http::{HeaderValue, Method, StatusCode, header};
+use serde_json::{Map, Value};
+
+use crate::auth_info::{AuthInfo, numeric_date, scopes_from_claims};
+use crate::discovery::AuthServer;
+use crate::error::{FetchError, VerifyError};
+use crate::http_client::{FetchedResponse, HttpClient};
+use crate::verify::TokenVerifier;
+use crate::verify::cache::{TokenCache, TokenCacheBuilder, token_fingerprint};
+
+/// Verifies a bearer token by calling the authorization server's OpenID Connect
+/// `userinfo_endpoint` with it, the approach of the mcp-auth Logto guide.
+///
+/// # No audience check is possible
+///
+/// The MCP authorization specification requires a server to accept only tokens that were
+/// issued **for it** (RFC 8707 audience). A userinfo answer does not say whom the token was
+/// issued for, so **any token the authorization server accepts at its userinfo endpoint
+/// passes**, including one issued to another application of the same tenant. A malicious or
+/// compromised MCP client, or any other app, can replay its tokens here. The resulting
+/// [`AuthInfo::audience`] is always empty, so the bearer guard's audience check (on by default
+/// in resource-server mode) rejects every such token: you must turn the audience check off
+/// explicitly ([`BearerAuth::skip_audience_check`](crate::BearerAuth::skip_audience_check)) to
+/// use this verifier.
+///
+/// Prefer [`JwtVerifier`](crate::verify::JwtVerifier) with resource indicators (the authorization server
+/// then puts this server's URL in `aud`) or
+/// [`IntrospectionVerifier`](crate::verify::IntrospectionVerifier) (whose answer carries
+/// `aud`). Use userinfo where neither is available, for identity (who is the user), knowing it
+/// does not prove the token was meant for you.
+///
+/// # What it does
+///
+/// `GET userinfo_endpoint` with `Authorization: Bearer <token>`, through the server's
+/// [`HttpClient`] (or the one given to the builder):
+///
+/// | Answer | Result |
+/// |---|---|
+/// | 2xx with a JSON object carrying a non-empty string `sub` | [`AuthInfo`]: issuer = the server's issuer, subject = `sub`, claims = the answer, scopes from `scope`/`scp`/`scopes` if present, no audience, `expires_at` from a numeric `exp` if the server adds one (not standard for userinfo) |
+/// | 2xx with a numeric `exp` that has passed | [`VerifyError::InvalidToken`] |
+/// | 2xx with an `iss` different from the server's issuer | [`VerifyError::InvalidToken`] |
+/// | 2xx without `sub` (or an empty or non-string one) | [`VerifyError::InvalidToken`] |
+/// | 400, 401, 403 (RFC 6750 §3.1: the server refuses this token) | [`VerifyError::InvalidToken`] |
+/// | 2xx whose body is not a JSON object (the server misbehaved; the token is not known to be bad) | [`VerifyError::Unavailable`] |
+/// | timeout, network error, 5xx, 408, 429, or any other status | [`VerifyError::Unavailable`] |
+/// | no `userinfo_endpoint` in the metadata, an endpoint the client refuses (plain http), a signed (`application/jwt`) answer | [`VerifyError::Misconfigured`] |
+///
+/// Successful answers are cached by token hash for the TTL (default 60 s; see
+/// [`TokenCache`]), so a revoked token keeps working for at most that long; concurrent
+/// requests with the same token share one userinfo call; failures are not cached.
+#[derive(Clone)]
+pub struct UserinfoVerifier {
+    server: AuthServer,
+    http: Option<HttpClient>,
+    cache: TokenCache,
+}
+
+/// Builder for [`UserinfoVerifier`]; every setter documents its default.
+#[must_use]
+pub struct UserinfoVerifierBuilder {
+    server: AuthServer,
+    http: Option<HttpClient>,
+    cache: TokenCacheBuilder,
+}
+
+impl fmt::Debug for UserinfoVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UserinfoVerifier")
+            .field("issuer", &self.server.issuer())
+            .field("cache", &self.cache)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for UserinfoVerifierBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UserinfoVerifierBuilder")
+            .field("issuer", &self.server.issuer())
+            .field("cache", &self.cache)
+            .finish_non_exhaustive()
+    }
+}
+
+impl UserinfoVerifierBuilder {
+    /// How long a successful answer is reused. Default: 60 s. Zero turns caching off.
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.cache = self.cache.ttl(ttl);
+        self
+    }
+
+    /// The most answers cached at once. Default: 10 000.
+    pub fn max_entries(mut self, max_entries: u64) -> Self {
+        self.cache = self.cache.max_entries(max_entries);
+        self
+    }
+
+    /// The HTTP client for userinfo calls. Default: the server's
+    /// ([`AuthServer::http_client`]).
+    pub fn http_client(mut self, http: HttpClient) -> Self {
+        self.http = Some(http);
+        self
+    }
+
+    /// Builds the verifier. Never fails; configuration problems surface as
+    /// [`VerifyError::Misconfigured`] on use.
+    pub fn build(self) -> UserinfoVerifier {
+        UserinfoVerifier {
+            server: self.server,
+            http: self.http,
+            cache: self.cache.build(),
+        }
+    }
+}
+
+impl UserinfoVerifier {
+    /// A verifier for `server`'s userinfo endpoint with the default cache (60 s, 10 000
+    /// entries) and the server's HTTP client.
+    pub fn new(server: AuthServer) -> Self {
+        Self::builder(server).build()
+    }
+
+    /// Starts a builder.
+    pub fn builder(server: AuthServer) -> UserinfoVerifierBuilder {
+        UserinfoVerifierBuilder {
+            server,
+            http: None,
+            cache: TokenCache::builder(),
+        }
+    }
+
+    /// The authorization server asked.
+    pub fn auth_server(&self) -> &AuthServer {
+        &self.server
+    }
+
+    /// The cache of successful answers.
+    pub fn cache(&self) -> &TokenCache {
+        &self.cache
+    }
+
+    fn http(&self) -> &HttpClient {
+        self.http
+            .as_ref()
+            .unwrap_or_else(|| self.server.http_client())
+    }
+
+    async fn call_userinfo(&self, token: &str) -> Result<AuthInfo, VerifyError> {
+        let metadata = self.server.metadata().await?;
+        let Some(endpoint) = metadata.userinfo_endpoint.as_deref() else {
+            return Err(VerifyError::misconfigured(format_args!(
+                "the authorization server `{}` publishes no `userinfo_endpoint`; use another \
+                 verifier (JWT or introspection) or a server with OpenID Connect userinfo",
+                self.server.issuer()
+            )));
+        };
+        let authorization = bearer_header(token)?;
+        let request = self
+            .http()
+            .request(Method::GET, endpoint)
+            .map_err(upstream_error)?
+            .header(header::AUTHORIZATION, authorization)
+            .header(header::ACCEPT, "application/json");
+        let response = self
+            .http()
+            .send(endpoint, request)
+            .await
+            .map_err(upstream_error)?;
+        let result = userinfo_answer(self.server.issuer(), token, &response);
+        if let Err(error) = &result {
+            tracing::debug!(
+                token = %token_fingerprint(token),
+                status = response.status.as_u16(),
+                %error,
+                "userinfo did not accept the token"
+            );
+        }
+        result
+    }
+}
+
+#[async_trait::async_trait]
+impl TokenVerifier for UserinfoVerifier {
+    async fn verify(&self, token: &str) -> Result<AuthInfo, VerifyError> {
+        self.cache
+            .get_or_verify(token, || self.call_userinfo(token))
+            .await
+    }
+}
+
+/// `Bearer <token>`, marked sensitive so that it is never printed by `Debug`.
+fn bearer_header(token: &str) -> Result<HeaderValue, VerifyError> {
+    let mut value = HeaderValue::try_from(format!("Bearer {token}")).map_err(|_| {
+        VerifyError::invalid_token("the token contains characters not allowed in an HTTP header")
+    })?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+/// Interprets a userinfo response (see the table on [`UserinfoVerifier`]).
+fn userinfo_answer(
+    issuer: &str,
+    token: &str,
+    response: &FetchedResponse,
+) -> Result<AuthInfo, VerifyError> {
+    let status = response.status;
+    match status {
+        StatusCode::BAD_REQUEST | StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+            return Err(VerifyError::invalid_token(format!(
+                "the authorization server's userinfo endpoint refused the token (HTTP {})",
+                status.as_u16()
+            )));
+        }
+        s if s.is_success() => {}
+        s => {
+            return Err(VerifyError::unavailable(format_args!(
+                "the userinfo endpoint `{}` answered HTTP {}",
+                response.url,
+                s.as_u16()
+            )));
+        }
+    }
+    if content_type_is(response, "application/jwt") {
+        return Err(VerifyError::misconfigured(
+            "the userinfo endpoint answers with a signed JWT (application/jwt), which is not \
+             supported; configure the client to receive plain JSON userinfo",
+        ));
+    }
+    let claims = json_object(response, "userinfo")?;
+    match claims.get("iss") {
+        None => {}
+        Some(Value::String(iss)) if iss == issuer => {}
+        Some(other) => {
+            return Err(VerifyError::invalid_token(format!(
+                "the userinfo answer names issuer {other}, not the configured `{issuer}`"
+            )));
+        }
+    }
+    let subject = match claims.get("sub") {
+        Some(Value::String(sub)) if !sub.is_empty() => sub.clone(),
+        _ => {
+            return Err(VerifyError::invalid_token(
+                "the userinfo answer has no `sub` (a non-empty string is required)",
+            ));
+        }
+    };
+    let scopes = scopes_from_claims(&claims)?;
+    // Userinfo has no standard `exp`; some servers add the token's. Honour a numeric one so
+    // the cache never outlives it.
+    let expires_at = match claims.get("exp") {
+        Some(Value::Number(exp)) => numeric_date(exp),
+        _ => None,
+    };
+    if let Some(exp) = expires_at
+        && exp <= unix_now()
+    {
+        return Err(VerifyError::invalid_token(
+            "the token has expired (userinfo `exp`)",
+        ));
+    }
+    let mut info = AuthInfo::new(token, issuer)
+        .with_subject(subject)
+        .with_scopes(scopes)
+        .with_claims(claims);
+    info.expires_at = expires_at;
+    Ok(info)
+}
+
+fn unix_now() -> i64 {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(now.as_secs()).unwrap_or(i64::MAX)
+}
+
+/// Whether the response's media type is `expected` (parameters ignored).
+pub(crate) fn content_type_is(response: &FetchedResponse, expected: &str) -> bool {
+    response
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case(expected))
+}
+
+/// The body as a JSON object; anything else means the server misbehaved (503, not 401: the
+/// token is not known to be bad).
+pub(crate) fn json_object(
+    response: &FetchedResponse,
+    what: &str,
+) -> Result<Map<String, Value>, VerifyError> {
+    match response.json::<Value>() {
+        Ok(Value::Object(object)) => Ok(object),
+        Ok(_) => Err(VerifyError::unavailable(format_args!(
+            "the {what} answer from `{}` is JSON but not an object",
+            response.url
+        ))),
+        Err(error) => Err(VerifyError::unavailable(error)),
+    }
+}
+
+/// Maps a failed exchange with the authorization server: network trouble is a 503, a URL the
+/// client refuses is our configuration (500).
+pub(crate) fn upstream_error(error: FetchError) -> VerifyError {
+    match error {
+        FetchError::InvalidUrl { .. }
+        | FetchError::InsecureUrl { .. }
+        | FetchError::Client { .. } => VerifyError::misconfigured(error),
+        _ => VerifyError::unavailable(error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use http::HeaderMap;
+    use serde_json::json;
+
+    const ISSUER: &str = "https://as.example.com";
+
+    fn response(status: u16, content_type: &str, body: &str) -> FetchedResponse {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_str(content_type).unwrap(),
+        );
+        FetchedResponse {
+            url: "https://as.example.com/userinfo".to_owned(),
+            status: StatusCode::from_u16(status).unwrap(),
+            headers,
+            body: Bytes::from(body.to_owned()),
+        }
+    }
+
+    fn json_response(body: Value) -> FetchedResponse {
+        response(200, "application/json", &body.to_string())
+    }
+
+    #[test]
+    fn a_userinfo_object_with_sub_becomes_auth_info() {
+        let info = userinfo_answer(
+            ISSUER,
+            "tok",
+            &json_response(json!({"sub": "u1", "name": "Alice", "email": "a@example.com"})),
+        )
+        .unwrap();
+        assert_eq!(info.token, "tok");
+        assert_eq!(info.issuer, ISSUER);
+        assert_eq!(info.subject.as_deref(), Some("u1"));
+        assert_eq!(info.claims.get("email"), Some(&json!("a@example.com")));
+        assert!(info.scopes.is_empty());
+        assert!(info.audience.is_empty());
+        assert_eq!(info.expires_at, None);
+    }
+
+    #[test]
+    fn a_numeric_exp_in_userinfo_sets_expires_at_and_a_past_one_is_invalid() {
+        let future = unix_now() + 100;
+        let info = userinfo_answer(
+            ISSUER,
+            "t",
+            &json_response(json!({"sub": "u", "exp": future})),
+        )
+        .unwrap();
+        assert_eq!(info.expires_at, Some(future));
+        let odd = userinfo_answer(
+            ISSUER,
+            "t",
+            &json_response(json!({"sub": "u", "exp": "never"})),
+        )
+        .unwrap();
+        assert_eq!(odd.expires_at, None);
+        assert!(matches!(
+            userinfo_answer(
+                ISSUER,
+                "t",
+                &json_response(json!({"sub": "u", "exp": unix_now() - 1}))
+            ),
+            Err(VerifyError::InvalidToken { .. })
+        ));
+    }
+
+    #[test]
+    fn scope_claims_in_userinfo_become_scopes() {
+        let info = userinfo_answer(
+            ISSUER,
+            "t",
+            &json_response(json!({"sub": "u", "scope": "read write"})),
+        )
+        .unwrap();
+        assert_eq!(info.scopes, ["read", "write"]);
+    }
+
+    #[test]
+    fn matching_iss_is_accepted_and_other_iss_is_invalid() {
+        assert!(
+            userinfo_answer(
+                ISSUER,
+                "t",
+                &json_response(json!({"sub": "u", "iss": ISSUER}))
+            )
+            .is_ok()
+        );
+        for iss in [json!("https://evil.example.com"), json!(7)] {
+            assert!(matches!(
+                userinfo_answer(ISSUER, "t", &json_response(json!({"sub": "u", "iss": iss}))),
+                Err(VerifyError::InvalidToken { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn missing_empty_or_non_string_sub_is_invalid() {
+        for body in [
+            json!({}),
+            json!({"sub": ""}),
+            json!({"sub": 42}),
+            json!({"sub": null}),
+        ] {
+            assert!(
+                matches!(
+                    userinfo_answer(ISSUER, "t", &json_response(body.clone())),
+                    Err(VerifyError::InvalidToken { .. })
+                ),
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn refusal_statuses_are_invalid_tokens() {
+        for status in [400, 401, 403] {
+            assert!(matches!(
+                userinfo_answer(ISSUER, "t", &response(status, "application/json", "{}")),
+                Err(VerifyError::InvalidToken { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn server_trouble_and_odd_statuses_are_unavailable() {
+        for status in [404, 408, 429, 500, 502, 503] {
+            assert!(matches!(
+                userinfo_answer(ISSUER, "t", &response(status, "application/json", "{}")),
+                Err(VerifyError::Unavailable { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn non_json_and_non_object_answers_are_unavailable() {
+        for (content_type, body) in [
+            ("text/html", "<html>hi</html>"),
+            ("application/json", "[1,2]"),
+            ("application/json", "\"sub\""),
+            ("application/json", "{\"sub\":"),
+        ] {
+            assert!(matches!(
+                userinfo_answer(ISSUER, "t", &response(200, content_type, body)),
+                Err(VerifyError::Unavailable { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn signed_userinfo_is_a_configuration_error() {
+        assert!(matches!(
+            userinfo_answer(
+                ISSUER,
+                "t",
+                &response(200, "application/jwt; charset=utf-8", "eyJ.x.y")
+            ),
+            Err(VerifyError::Misconfigured { .. })
+        ));
+    }
+
+    #[test]
+    fn tokens_that_cannot_be_a_header_are_invalid_and_the_header_is_sensitive() {
+        assert!(matches!(
+            bearer_header("a\nb"),
+            Err(VerifyError::InvalidToken { .. })
+        ));
+        let value = bearer_header("abc").unwrap();
+        assert!(value.is_sensitive());
+        assert!(!format!("{value:?}").contains("abc"));
+    }
+
+    #[test]
+    fn insecure_endpoints_are_misconfiguration_and_timeouts_unavailable() {
+        assert!(matches!(
+            upstream_error(FetchError::InsecureUrl {
+                url: "http://x".into()
+            }),
+            VerifyError::Misconfigured { .. }
+        ));
+        assert!(matches!(
+            upstream_error(FetchError::Timeout {
+                url: "https://x".into(),
+                timeout: Duration::from_secs(1)
+            }),
+            VerifyError::Unavailable { .. }
+        ));
+    }
+}

@@ -1,0 +1,523 @@
+//! `McpAuth` configuration: the resource-server mode's validation errors, per-resource guards,
+//! and the deprecated authorization-server mode.
+#![cfg(feature = "test-util")]
+#![allow(deprecated)] // McpAuth::authorization_server is deprecated on purpose; it is tested here.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use http::{HeaderMap, HeaderValue, StatusCode};
+use mcp_auth::bearer::BearerChallenge;
+use mcp_auth::{
+    AuthInfo, AuthServer, AuthServerType, AuthorizationServerMetadata, ConfigError, DiscoveryError,
+    McpAuth, MetadataError, ProtectedResource, VerifyError,
+};
+
+fn as_metadata(issuer: &str) -> AuthorizationServerMetadata {
+    let mut metadata = AuthorizationServerMetadata::new(
+        issuer,
+        format!("{issuer}/authorize"),
+        format!("{issuer}/token"),
+        ["code"],
+    );
+    metadata.code_challenge_methods_supported = Some(vec!["S256".into()]);
+    metadata.registration_endpoint = Some(format!("{issuer}/register"));
+    metadata
+}
+
+fn resolved(issuer: &str) -> AuthServer {
+    AuthServer::from_metadata(as_metadata(issuer))
+}
+
+/// Accepts any token as coming from the issuer encoded before the first `~`, for `audience`,
+/// with the scopes encoded after it (see [`token_from`]).
+fn verifier(audience: &'static str) -> impl mcp_auth::TokenVerifier {
+    move |token: String| async move {
+        let (issuer, scopes) = token.split_once('~').unwrap_or((token.as_str(), ""));
+        let issuer = issuer.replace("_", ":").replace("-", "/");
+        Ok::<_, VerifyError>(
+            AuthInfo::new(token.clone(), issuer)
+                .with_audience([audience])
+                .with_scopes(
+                    scopes
+                        .split('+')
+                        .filter(|s| !s.is_empty())
+                        .map(|s| s.replace('_', ":")),
+                ),
+        )
+    }
+}
+
+/// A b64token-safe token naming an issuer and scopes: `:` becomes `_`, `/` becomes `-`, and
+/// scopes are joined by `+`.
+fn token_from(issuer: &str, scopes: &str) -> String {
+    format!(
+        "{}~{}",
+        issuer.replace(':', "_").replace('/', "-"),
+        scopes.replace(':', "_").replace(' ', "+")
+    )
+}
+
+fn headers(token: &str) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        "authorization",
+        HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
+    );
+    headers
+}
+
+#[derive(Clone, Default)]
+struct LogBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Every log line of this test binary (a global subscriber; see tests/bearer.rs for why).
+fn logs() -> &'static LogBuffer {
+    static LOGS: OnceLock<LogBuffer> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = LogBuffer::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("the only global subscriber");
+        logs
+    })
+}
+
+fn log_text() -> String {
+    String::from_utf8_lossy(&logs().0.lock().unwrap()).into_owned()
+}
+
+#[test]
+fn a_configuration_without_resources_is_refused() {
+    assert!(matches!(
+        McpAuth::builder().build(),
+        Err(ConfigError::Empty)
+    ));
+}
+
+#[test]
+fn a_duplicate_resource_is_refused_naming_it() {
+    let err = McpAuth::builder()
+        .protected_resource(
+            ProtectedResource::new("https://api.example.com/mcp")
+                .authorization_server(resolved("https://as1.example.com")),
+        )
+        .protected_resource(
+            ProtectedResource::new("https://api.example.com/mcp")
+                .authorization_server(resolved("https://as2.example.com")),
+        )
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(&err, ConfigError::DuplicateResource { resource } if resource == "https://api.example.com/mcp"),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "the protected resource `https://api.example.com/mcp` is configured more than once"
+    );
+}
+
+#[test]
+fn the_same_issuer_twice_under_one_resource_is_refused_resolved_or_discovered() {
+    for second in [
+        resolved("https://as1.example.com"),
+        AuthServer::discover("https://as1.example.com", AuthServerType::Oidc),
+    ] {
+        let err = McpAuth::builder()
+            .protected_resource(
+                ProtectedResource::new("https://api.example.com/resource3")
+                    .authorization_server(resolved("https://as1.example.com"))
+                    .authorization_server(second),
+            )
+            .build()
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the authorization server `https://as1.example.com` is listed more than once for resource \
+             `https://api.example.com/resource3`"
+        );
+    }
+}
+
+#[test]
+fn the_same_server_may_protect_several_resources() {
+    let shared = resolved("https://as1.example.com");
+    let auth = McpAuth::builder()
+        .protected_resource(
+            ProtectedResource::new("https://api.example.com/a")
+                .authorization_server(shared.clone()),
+        )
+        .protected_resource(
+            ProtectedResource::new("https://api.example.com/b").authorization_server(shared),
+        )
+        .build()
+        .unwrap();
+    assert_eq!(
+        auth.resources().collect::<Vec<_>>(),
+        ["https://api.example.com/a", "https://api.example.com/b"]
+    );
+}
+
+#[test]
+fn invalid_resource_metadata_is_refused() {
+    let build = |r: ProtectedResource| {
+        McpAuth::builder()
+            .protected_resource(r)
+            .build()
+            .unwrap_err()
+    };
+    assert!(matches!(
+        build(ProtectedResource::new("https://api.example.com/mcp")),
+        ConfigError::Metadata(MetadataError::Empty {
+            field: "authorization_servers",
+            ..
+        })
+    ));
+    for identifier in [
+        "not a url",
+        "http://api.example.com/mcp",
+        "https://api.example.com/mcp#x",
+    ] {
+        let err = build(
+            ProtectedResource::new(identifier)
+                .authorization_server(resolved("https://as.example.com")),
+        );
+        assert!(
+            matches!(
+                err,
+                ConfigError::Metadata(MetadataError::InvalidUrl {
+                    field: "resource",
+                    ..
+                })
+            ),
+            "{identifier}: {err:?}"
+        );
+    }
+    let err = build(
+        ProtectedResource::new("https://api.example.com/mcp")
+            .authorization_server(resolved("https://as.example.com"))
+            .scopes_supported(["read", "bad scope"]),
+    );
+    assert!(matches!(
+        err,
+        ConfigError::Metadata(MetadataError::InvalidValue {
+            field: "scopes_supported",
+            ..
+        })
+    ));
+}
+
+#[test]
+fn loopback_http_resources_are_allowed_for_development() {
+    let auth = McpAuth::builder()
+        .protected_resource(
+            ProtectedResource::new("http://localhost:3001/mcp")
+                .authorization_server(resolved("http://127.0.0.1:9")),
+        )
+        .build()
+        .unwrap();
+    let guard = auth
+        .bearer_auth("http://localhost:3001/mcp", verifier("x"))
+        .unwrap();
+    assert_eq!(
+        guard.resource_metadata_url(),
+        Some("http://localhost:3001/.well-known/oauth-protected-resource/mcp")
+    );
+}
+
+#[test]
+fn resources_whose_metadata_would_share_a_path_are_refused() {
+    let err = McpAuth::builder()
+        .protected_resource(
+            ProtectedResource::new("https://a.example.com/mcp")
+                .authorization_server(resolved("https://as.example.com")),
+        )
+        .protected_resource(
+            ProtectedResource::new("https://b.example.com/mcp")
+                .authorization_server(resolved("https://as.example.com")),
+        )
+        .build()
+        .unwrap_err();
+    let message = err.to_string();
+    assert!(matches!(err, ConfigError::Invalid(_)));
+    assert!(
+        message.contains("`https://a.example.com/mcp`")
+            && message.contains("`https://b.example.com/mcp`"),
+        "{message}"
+    );
+    assert!(
+        message.contains("/.well-known/oauth-protected-resource/mcp"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_resolved_server_that_fails_validation_is_refused_in_both_modes() {
+    let mut no_pkce = as_metadata("https://as.example.com");
+    no_pkce.code_challenge_methods_supported = None;
+    let mut implicit_only = as_metadata("https://as.example.com");
+    implicit_only.response_types_supported = vec!["token".into()];
+    for metadata in [no_pkce, implicit_only] {
+        let err = McpAuth::builder()
+            .protected_resource(
+                ProtectedResource::new("https://api.example.com/mcp")
+                    .authorization_server(AuthServer::from_metadata(metadata.clone())),
+            )
+            .build()
+            .unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::Discovery(DiscoveryError::Invalid { issuer, .. }) if issuer == "https://as.example.com"),
+            "{err:?}"
+        );
+        let err = McpAuth::authorization_server(AuthServer::from_metadata(metadata)).unwrap_err();
+        assert!(
+            matches!(err, ConfigError::Discovery(DiscoveryError::Invalid { .. })),
+            "{err:?}"
+        );
+    }
+}
+
+#[test]
+fn validation_warnings_are_logged_not_refused() {
+    logs();
+    let mut no_registration = as_metadata("https://warned.example.com");
+    no_registration.registration_endpoint = None;
+    McpAuth::builder()
+        .protected_resource(
+            ProtectedResource::new("https://api.example.com/mcp")
+                .authorization_server(AuthServer::from_metadata(no_registration)),
+        )
+        .build()
+        .unwrap();
+    let text = log_text();
+    assert!(
+        text.lines().any(|l| l.contains("WARN")
+            && l.contains("https://warned.example.com")
+            && l.contains("warnings")),
+        "{text}"
+    );
+}
+
+#[test]
+fn servers_discovered_on_first_use_need_no_network_at_construction() {
+    let auth = McpAuth::builder()
+        .protected_resource(
+            ProtectedResource::new("https://api.example.com/mcp").authorization_server(
+                AuthServer::discover("https://unreachable.invalid", AuthServerType::Oidc),
+            ),
+        )
+        .build()
+        .unwrap();
+    let metadata = auth
+        .protected_resource_metadata("https://api.example.com/mcp")
+        .unwrap();
+    assert_eq!(
+        metadata.authorization_servers,
+        ["https://unreachable.invalid"]
+    );
+}
+
+#[test]
+fn asking_for_an_unknown_resource_names_it_and_the_configured_ones() {
+    let auth = McpAuth::builder()
+        .protected_resource(
+            ProtectedResource::new("https://api.example.com/mcp")
+                .authorization_server(resolved("https://as.example.com")),
+        )
+        .build()
+        .unwrap();
+    let err = auth
+        .bearer_auth("https://api.example.com/other", verifier("x"))
+        .unwrap_err();
+    assert!(
+        matches!(&err, ConfigError::UnknownResource { resource, .. } if resource == "https://api.example.com/other")
+    );
+    assert_eq!(
+        err.to_string(),
+        "no protected resource `https://api.example.com/other` is configured; configured resources: \
+         https://api.example.com/mcp"
+    );
+    // Exact match only: no trailing-slash or case normalisation.
+    assert!(
+        auth.bearer_auth("https://api.example.com/mcp/", verifier("x"))
+            .is_err()
+    );
+    assert!(
+        auth.authorization_servers("https://api.example.com/other")
+            .is_err()
+    );
+    assert!(
+        auth.protected_resource_metadata("https://api.example.com/other")
+            .is_none()
+    );
+}
+
+#[test]
+fn resource_mode_requires_a_resource_for_the_guard() {
+    let auth = McpAuth::builder()
+        .protected_resource(
+            ProtectedResource::new("https://api.example.com/mcp")
+                .authorization_server(resolved("https://as.example.com")),
+        )
+        .build()
+        .unwrap();
+    assert!(matches!(
+        auth.bearer_auth(None, verifier("x")),
+        Err(ConfigError::WrongMode(_))
+    ));
+    assert!(!auth.is_authorization_server_mode());
+}
+
+#[tokio::test]
+async fn each_resource_trusts_only_its_own_servers() {
+    const R1: &str = "https://api.example.com/resource1";
+    const R2: &str = "https://api.example.com/resource2";
+    let auth = McpAuth::builder()
+        .protected_resource(
+            ProtectedResource::new(R1).authorization_server(resolved("https://as1.example.com")),
+        )
+        .protected_resource(
+            ProtectedResource::new(R2).authorization_server(resolved("https://as2.example.com")),
+        )
+        .build()
+        .unwrap();
+    let guard1 = auth
+        .bearer_auth(R1, verifier(R1))
+        .unwrap()
+        .required_scopes(["read:resource1"]);
+    let guard2 = auth.bearer_auth(R2, verifier(R2)).unwrap();
+    assert_eq!(guard1.trusted_issuers(), ["https://as1.example.com"]);
+    assert_eq!(guard1.resource(), Some(R1));
+
+    let as1_read = token_from("https://as1.example.com", "read:resource1");
+    let as1_write = token_from("https://as1.example.com", "write:resource1");
+    let as2 = token_from("https://as2.example.com", "");
+    assert_eq!(
+        guard1
+            .authenticate(&headers(&as1_read))
+            .await
+            .unwrap()
+            .issuer,
+        "https://as1.example.com"
+    );
+    assert_eq!(
+        guard1
+            .authenticate(&headers(&as1_write))
+            .await
+            .unwrap_err()
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        guard1
+            .authenticate(&headers(&as2))
+            .await
+            .unwrap_err()
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        guard2.authenticate(&headers(&as2)).await.unwrap().issuer,
+        "https://as2.example.com"
+    );
+    assert_eq!(
+        guard2.resource_metadata_url(),
+        Some("https://api.example.com/.well-known/oauth-protected-resource/resource2")
+    );
+}
+
+#[tokio::test]
+async fn delegated_mode_trusts_its_one_server_and_logs_the_deprecation() {
+    logs();
+    let auth = McpAuth::authorization_server(resolved("https://as.example.com")).unwrap();
+    assert!(auth.is_authorization_server_mode());
+    assert!(auth.resources().next().is_none());
+    assert_eq!(
+        auth.authorization_servers(None).unwrap()[0].issuer(),
+        "https://as.example.com"
+    );
+    let text = log_text();
+    assert!(
+        text.lines()
+            .any(|l| l.contains("WARN") && l.contains("deprecated")),
+        "{text}"
+    );
+
+    // Without a resource: no audience check, no resource_metadata.
+    let guard = auth
+        .bearer_auth(None, verifier("https://anything.example.com"))
+        .unwrap();
+    let ok = token_from("https://as.example.com", "read");
+    assert!(guard.authenticate(&headers(&ok)).await.is_ok());
+    let foreign = token_from("https://other.example.com", "read");
+    let rejection = guard.authenticate(&headers(&foreign)).await.unwrap_err();
+    assert_eq!(rejection.status(), StatusCode::UNAUTHORIZED);
+    let challenge =
+        BearerChallenge::parse(rejection.www_authenticate().unwrap().to_str().unwrap()).unwrap();
+    assert_eq!(challenge.error.as_deref(), Some("invalid_token"));
+    assert_eq!(challenge.resource_metadata, None);
+
+    let scoped = guard.clone().required_scopes(["read", "write"]);
+    let rejection = scoped.authenticate(&HeaderMap::new()).await.unwrap_err();
+    assert_eq!(
+        rejection.www_authenticate().unwrap(),
+        "Bearer scope=\"read write\""
+    );
+    assert_eq!(
+        scoped
+            .authenticate(&headers(&ok))
+            .await
+            .unwrap_err()
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+
+    // With a resource: it is the accepted audience.
+    let guard = auth
+        .bearer_auth(
+            "https://api.example.com",
+            verifier("https://elsewhere.example.com"),
+        )
+        .unwrap();
+    assert_eq!(guard.resource_metadata_url(), None);
+    assert_eq!(
+        guard
+            .authenticate(&headers(&ok))
+            .await
+            .unwrap_err()
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let guard = auth
+        .bearer_auth(
+            "https://api.example.com",
+            verifier("https://api.example.com"),
+        )
+        .unwrap();
+    assert!(guard.authenticate(&headers(&ok)).await.is_ok());
+}
+
+#[test]
+fn mcp_auth_is_cheap_to_clone_and_thread_safe() {
+    fn assert_traits<T: Clone + Send + Sync + 'static>() {}
+    assert_traits::<McpAuth>();
+    let auth = McpAuth::authorization_server(resolved("https://as.example.com")).unwrap();
+    let clone = auth.clone();
+    std::thread::spawn(move || assert!(clone.is_authorization_server_mode()))
+        .join()
+        .unwrap();
+}
