@@ -20,6 +20,7 @@ pub mod bearer;
 pub mod discovery;
 mod error;
 mod http_client;
+pub mod integrations;
 mod mcp_auth;
 pub mod metadata;
 pub mod tower;
@@ -45,3 +46,8 @@ pub use tower::{BearerAuthLayer, BearerAuthService, MetadataService};
 pub use verify::{
     IntrospectionVerifier, JwsAlgorithm, JwtVerifier, TokenVerifier, UserinfoVerifier,
 };
+
+// Compile the README's Rust snippets as doctests so they cannot rot.
+#[cfg(all(doctest, feature = "axum"))]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 
 use http::HeaderValue;
 
+use super::is_tchar;
 use crate::metadata::is_scope_char;
 
 /// A `Bearer` challenge (RFC 6750 §3, RFC 9728 §5.1): the parameters of a `WWW-Authenticate`
@@ -285,28 +286,6 @@ impl<'a> Parser<'a> {
         }
         Err(ChallengeParseError::new("unterminated quoted-string"))
     }
-}
-
-/// RFC 9110 §5.6.2 `tchar`.
-fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'!' | b'#'
-                | b'$'
-                | b'%'
-                | b'&'
-                | b'\''
-                | b'*'
-                | b'+'
-                | b'-'
-                | b'.'
-                | b'^'
-                | b'_'
-                | b'`'
-                | b'|'
-                | b'~'
-        )
 }
 
 #[cfg(test)]

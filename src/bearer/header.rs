@@ -6,6 +6,7 @@
 //! query string or the body is never looked at (OAuth 2.1 §5.1).
 
 use super::error::BearerAuthError;
+use super::is_tchar;
 
 /// Default limit on the length of the `Authorization` header: 8 KiB.
 pub const DEFAULT_MAX_HEADER_BYTES: usize = 8 * 1024;
@@ -74,28 +75,6 @@ fn is_b64token(token: &[u8]) -> bool {
         && token
             .get(body_len..)
             .is_some_and(|pad| pad.iter().all(|b| *b == b'='))
-}
-
-/// RFC 9110 §5.6.2 `tchar`.
-fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'!' | b'#'
-                | b'$'
-                | b'%'
-                | b'&'
-                | b'\''
-                | b'*'
-                | b'+'
-                | b'-'
-                | b'.'
-                | b'^'
-                | b'_'
-                | b'`'
-                | b'|'
-                | b'~'
-        )
 }
 
 #[cfg(test)]

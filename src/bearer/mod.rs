@@ -65,3 +65,25 @@ pub use guard::BearerAuth;
 pub use header::DEFAULT_MAX_HEADER_BYTES;
 pub use rejection::BearerRejection;
 pub use scope::ScopeHierarchy;
+
+/// RFC 9110 §5.6.2 `tchar`.
+pub(crate) fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'!' | b'#'
+                | b'$'
+                | b'%'
+                | b'&'
+                | b'\''
+                | b'*'
+                | b'+'
+                | b'-'
+                | b'.'
+                | b'^'
+                | b'_'
+                | b'`'
+                | b'|'
+                | b'~'
+        )
+}

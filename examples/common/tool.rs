@@ -1,0 +1,73 @@
+//! The `whoami` MCP tool: the caller's verified identity as JSON.
+
+use mcp_auth::AuthInfo;
+use rmcp::model::CallToolResult;
+use rmcp::{ServerHandler, tool, tool_handler, tool_router};
+use serde_json::{Map, Value, json};
+
+/// Claims about the token itself rather than the person; `identity` reports them in its own
+/// fields (or not at all).
+const TOKEN_CLAIMS: [&str; 16] = [
+    "iss",
+    "sub",
+    "aud",
+    "exp",
+    "iat",
+    "nbf",
+    "jti",
+    "client_id",
+    "azp",
+    "scope",
+    "scp",
+    "scopes",
+    "active",
+    "token_type",
+    "typ",
+    "cnf",
+];
+
+/// The MCP server of the examples: one tool, `whoami`.
+#[derive(Clone, Debug, Default)]
+pub struct WhoAmI;
+
+impl WhoAmI {
+    pub fn new() -> Self {
+        Self
+    }
+}
+
+#[tool_router]
+impl WhoAmI {
+    /// The caller's identity, as verified by mcp-auth.
+    #[tool(
+        description = "Returns who you are, as verified from your bearer token: sub, issuer, client_id, \
+                       scopes, and identity claims such as name, email and username."
+    )]
+    async fn whoami(&self, auth: AuthInfo) -> CallToolResult {
+        CallToolResult::structured(identity(&auth))
+    }
+}
+
+#[tool_handler(
+    name = "mcp-auth-whoami",
+    instructions = "Call the `whoami` tool to see the identity your access token carries."
+)]
+impl ServerHandler for WhoAmI {}
+
+/// `sub`, `issuer`, `client_id`, `scopes`, `audience`, `expires_at`, then every identity
+/// claim of the token or userinfo answer (`name`, `email`, `username`, ...).
+pub fn identity(auth: &AuthInfo) -> Value {
+    let mut identity = Map::new();
+    identity.insert("sub".into(), json!(auth.subject));
+    identity.insert("issuer".into(), json!(auth.issuer));
+    identity.insert("client_id".into(), json!(auth.client_id));
+    identity.insert("scopes".into(), json!(auth.scopes));
+    identity.insert("audience".into(), json!(auth.audience));
+    identity.insert("expires_at".into(), json!(auth.expires_at));
+    for (claim, value) in &auth.claims {
+        if !TOKEN_CLAIMS.contains(&claim.as_str()) && !identity.contains_key(claim) {
+            identity.insert(claim.clone(), value.clone());
+        }
+    }
+    Value::Object(identity)
+}

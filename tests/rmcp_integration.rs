@@ -1,0 +1,302 @@
+//! The rmcp extractor over real HTTP: an rmcp `StreamableHttpService` behind the bearer
+//! layer, its `#[tool]`s taking `AuthInfo`, in rmcp's stateless and legacy-session modes.
+#![cfg(feature = "test-util")]
+
+use std::net::SocketAddr;
+
+use mcp_auth::integrations::rmcp::auth_info_from_context;
+use mcp_auth::testing::TestAuthServer;
+use mcp_auth::verify::JwtVerifier;
+use mcp_auth::{AuthInfo, AuthServer, AuthServerType, McpAuth, ProtectedResource};
+use reqwest::StatusCode;
+use rmcp::model::{CallToolResult, ContentBlock};
+use rmcp::service::RequestContext;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use rmcp::{ErrorData, RoleServer, ServerHandler, tool, tool_handler, tool_router};
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+use tower::Layer;
+
+#[derive(Clone, Default)]
+struct Tools;
+
+#[tool_router]
+impl Tools {
+    /// The subject, through the `AuthInfo` extractor.
+    #[tool(description = "subject via the extractor")]
+    async fn subject(&self, auth: AuthInfo) -> String {
+        auth.subject.unwrap_or_default()
+    }
+
+    /// The subject, through `auth_info_from_context`.
+    #[tool(description = "subject via the request context")]
+    async fn subject_from_context(
+        &self,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let subject = auth_info_from_context(&context)
+            .and_then(|info| info.subject.clone())
+            .unwrap_or_else(|| "<none>".to_owned());
+        Ok(CallToolResult::success(vec![ContentBlock::text(subject)]))
+    }
+
+    /// A tool that does not ask for the identity.
+    #[tool(description = "no identity needed")]
+    async fn ping(&self) -> String {
+        "pong".to_owned()
+    }
+}
+
+#[tool_handler]
+impl ServerHandler for Tools {}
+
+struct Mcp {
+    url: String,
+    issuer: TestAuthServer,
+    resource: String,
+    task: JoinHandle<()>,
+}
+
+impl Drop for Mcp {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Mcp {
+    fn token(&self, subject: &str) -> String {
+        self.issuer
+            .token()
+            .subject(subject)
+            .audience(self.resource.clone())
+            .sign()
+    }
+}
+
+/// Serves `Tools` at `/mcp` with axum, behind the bearer layer when `guarded`.
+async fn serve(config: StreamableHttpServerConfig, guarded: bool) -> Mcp {
+    let issuer = TestAuthServer::start().await.expect("authorization server");
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let resource = format!("http://localhost:{port}/mcp");
+    let server = AuthServer::discover(issuer.issuer(), AuthServerType::OAuth);
+    let auth = McpAuth::builder()
+        .protected_resource(
+            ProtectedResource::new(resource.clone()).authorization_server(server.clone()),
+        )
+        .build()
+        .expect("McpAuth");
+    let verifier = JwtVerifier::builder()
+        .authorization_server(server)
+        .build()
+        .expect("verifier");
+    let guard = auth
+        .bearer_auth(resource.as_str(), verifier)
+        .expect("guard");
+    let mcp: StreamableHttpService<Tools, LocalSessionManager> =
+        StreamableHttpService::new(|| Ok(Tools), Default::default(), config);
+    let app = if guarded {
+        axum::Router::new().route_service("/mcp", guard.layer().layer(mcp))
+    } else {
+        axum::Router::new().route_service("/mcp", mcp)
+    };
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Mcp {
+        url: resource.clone(),
+        issuer,
+        resource,
+        task,
+    }
+}
+
+fn stateless() -> StreamableHttpServerConfig {
+    StreamableHttpServerConfig::default()
+        .with_legacy_session_mode(false)
+        .with_json_response(true)
+}
+
+struct Reply {
+    status: StatusCode,
+    session: Option<String>,
+    body: String,
+}
+
+impl Reply {
+    /// The JSON body, or the last JSON-RPC message of an SSE stream.
+    fn message(&self) -> Value {
+        if let Ok(value) = serde_json::from_str(&self.body) {
+            return value;
+        }
+        self.body
+            .lines()
+            .filter_map(|line| line.strip_prefix("data:"))
+            .filter_map(|data| serde_json::from_str(data.trim()).ok())
+            .next_back()
+            .unwrap_or_else(|| panic!("no JSON-RPC message in {:?}", self.body))
+    }
+
+    fn text(&self) -> String {
+        let message = self.message();
+        message["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no text result: {message}"))
+            .to_owned()
+    }
+}
+
+async fn post(url: &str, token: Option<&str>, session: Option<&str>, body: Value) -> Reply {
+    let mut request = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2025-06-18")
+        .body(body.to_string());
+    if let Some(token) = token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    if let Some(session) = session {
+        request = request.header("mcp-session-id", session);
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status();
+    let session = response
+        .headers()
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    Reply {
+        status,
+        session,
+        body: response.text().await.expect("body"),
+    }
+}
+
+fn initialize() -> Value {
+    json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}})
+}
+
+fn initialized() -> Value {
+    json!({"jsonrpc": "2.0", "method": "notifications/initialized"})
+}
+
+fn call(id: u64, tool: &str) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": tool, "arguments": {}}})
+}
+
+#[tokio::test]
+async fn tool_taking_auth_info_gets_the_verified_caller_in_stateless_mode() {
+    let mcp = serve(stateless(), true).await;
+    let token = mcp.token("alice");
+    assert_eq!(
+        post(&mcp.url, Some(&token), None, initialize())
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        post(&mcp.url, Some(&token), None, initialized())
+            .await
+            .status,
+        StatusCode::ACCEPTED
+    );
+    let reply = post(&mcp.url, Some(&token), None, call(2, "subject")).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.text(), "alice");
+    // Each request carries its own identity.
+    let reply = post(&mcp.url, Some(&mcp.token("bob")), None, call(3, "subject")).await;
+    assert_eq!(reply.text(), "bob");
+}
+
+#[tokio::test]
+async fn auth_info_from_context_reads_the_same_identity() {
+    let mcp = serve(stateless(), true).await;
+    let reply = post(
+        &mcp.url,
+        Some(&mcp.token("carol")),
+        None,
+        call(2, "subject_from_context"),
+    )
+    .await;
+    assert_eq!(reply.text(), "carol");
+}
+
+#[tokio::test]
+async fn tool_taking_auth_info_gets_each_posts_caller_in_legacy_session_mode() {
+    let mcp = serve(
+        StreamableHttpServerConfig::default().with_sse_keep_alive(None),
+        true,
+    )
+    .await;
+    let alice = mcp.token("alice");
+    let init = post(&mcp.url, Some(&alice), None, initialize()).await;
+    assert_eq!(init.status, StatusCode::OK);
+    let session = init.session.expect("legacy mode gives a session id");
+    assert_eq!(
+        post(&mcp.url, Some(&alice), Some(&session), initialized())
+            .await
+            .status,
+        StatusCode::ACCEPTED
+    );
+    let reply = post(&mcp.url, Some(&alice), Some(&session), call(2, "subject")).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.text(), "alice");
+    // rmcp does not bind sessions to identities: the tool sees the caller of this POST.
+    let reply = post(
+        &mcp.url,
+        Some(&mcp.token("bob")),
+        Some(&session),
+        call(3, "subject_from_context"),
+    )
+    .await;
+    assert_eq!(reply.text(), "bob");
+    // And a POST without a token never reaches the session.
+    assert_eq!(
+        post(&mcp.url, None, Some(&session), call(4, "subject"))
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn without_the_layer_the_tool_call_is_a_clear_json_rpc_error_not_a_panic() {
+    let mcp = serve(stateless(), false).await;
+    let reply = post(&mcp.url, None, None, call(7, "subject")).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let message = reply.message();
+    assert_eq!(message["id"], 7);
+    assert_eq!(message["error"]["code"], -32603, "{message}");
+    let text = message["error"]["message"]
+        .as_str()
+        .expect("an error message");
+    assert!(text.contains("BearerAuthLayer"), "{text}");
+    // The server is unharmed: other tools still answer, the context helper gives None.
+    assert_eq!(
+        post(&mcp.url, None, None, call(8, "ping")).await.text(),
+        "pong"
+    );
+    assert_eq!(
+        post(&mcp.url, None, None, call(9, "subject_from_context"))
+            .await
+            .text(),
+        "<none>"
+    );
+}
+
+#[tokio::test]
+async fn request_without_token_never_reaches_the_mcp_service() {
+    let mcp = serve(stateless(), true).await;
+    let reply = post(&mcp.url, None, None, call(2, "ping")).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert!(
+        reply.body.contains("\"error\":\"unauthorized\""),
+        "{}",
+        reply.body
+    );
+}
