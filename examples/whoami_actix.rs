@@ -24,16 +24,19 @@ use std::process::ExitCode;
 
 use actix_web::http::StatusCode;
 use actix_web::{App, HttpMessage, HttpRequest, HttpResponse, HttpServer, web};
-use http_body_util::{BodyDataStream, Full};
+use http_body_util::{BodyDataStream, BodyExt, Full};
 use mcp_auth::AuthInfo;
 use mcp_auth::integrations::actix::metadata_routes;
+use mcp_auth::tower::McpChecksService;
 use rmcp::transport::streamable_http_server::StreamableHttpService;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use tower::ServiceExt;
 
 use common::tool::WhoAmI;
 
-/// The rmcp service the actix handler forwards to.
-type McpService = StreamableHttpService<WhoAmI, LocalSessionManager>;
+/// The rmcp service the actix handler forwards to, behind the guard's MCP-aware checks
+/// (sessions bound to their caller, per-tool scopes); the actix middleware authenticates.
+type McpService = McpChecksService<StreamableHttpService<WhoAmI, LocalSessionManager>>;
 
 /// The largest MCP message accepted: rmcp's own default limit.
 const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
@@ -54,7 +57,7 @@ async fn main() -> ExitCode {
 
     let metadata = setup.auth.metadata_service();
     let middleware = setup.guard.actix_middleware();
-    let mcp = web::Data::new(setup.mcp_service());
+    let mcp = web::Data::new(setup.mcp_service_with_checks());
     let mcp_path = setup.mcp_path.clone();
     let server = HttpServer::new(move || {
         App::new()
@@ -112,7 +115,11 @@ async fn mcp_endpoint(
         bridged.extensions_mut().insert(info.clone());
     }
 
-    let (parts, body) = mcp.handle(bridged).await.into_parts();
+    let response = match mcp.get_ref().clone().oneshot(bridged).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    };
+    let (parts, body) = response.into_parts();
     let status =
         StatusCode::from_u16(parts.status.as_u16()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = HttpResponse::build(status);
@@ -122,5 +129,7 @@ async fn mcp_endpoint(
             response.append_header((name.as_str(), value.as_bytes()));
         }
     }
+    // actix wants `Box<dyn Error>` errors; the checks' body has `Send + Sync` ones.
+    let body = body.map_err(|error| -> Box<dyn std::error::Error> { error });
     response.streaming(BodyDataStream::new(body))
 }

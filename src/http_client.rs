@@ -44,7 +44,8 @@ const MAX_REDIRECTS: usize = 5;
 /// use [`HttpClient::default`] for the documented defaults.
 #[derive(Clone, Debug)]
 pub struct HttpClient {
-    client: reqwest::Client,
+    /// The inner client, or why it could not be built (only through [`Default`]).
+    client: Result<reqwest::Client, String>,
     max_response_bytes: usize,
     allow_insecure_http: bool,
     timeout: Duration,
@@ -143,7 +144,7 @@ impl HttpClientBuilder {
                 reason: e.to_string(),
             })?;
         Ok(HttpClient {
-            client,
+            client: Ok(client),
             max_response_bytes: self.max_response_bytes,
             allow_insecure_http: self.allow_insecure_http,
             timeout: self.timeout,
@@ -171,14 +172,25 @@ fn same_origin_redirects() -> reqwest::redirect::Policy {
 impl Default for HttpClient {
     /// A client with the documented defaults.
     ///
-    /// # Panics
-    ///
-    /// Only if the TLS backend cannot be initialised at all, which [`HttpClientBuilder::build`]
-    /// reports as an error instead.
+    /// Never panics: if the TLS backend cannot be initialised (which
+    /// [`HttpClientBuilder::build`] reports as an error), the failure is logged and every
+    /// request through this client fails with [`FetchError::Client`].
     fn default() -> Self {
-        HttpClientBuilder::default()
-            .build()
-            .expect("the default HTTP client must build (TLS backend unavailable)")
+        let builder = HttpClientBuilder::default();
+        let (max_response_bytes, allow_insecure_http, timeout) = (
+            builder.max_response_bytes,
+            builder.allow_insecure_http,
+            builder.timeout,
+        );
+        builder.build().unwrap_or_else(|error| {
+            tracing::error!(%error, "the default HTTP client cannot be built; every fetch will fail");
+            HttpClient {
+                client: Err(error.to_string()),
+                max_response_bytes,
+                allow_insecure_http,
+                timeout,
+            }
+        })
     }
 }
 
@@ -232,7 +244,7 @@ impl HttpClient {
     pub(crate) async fn get(&self, url: &str) -> Result<FetchedResponse, FetchError> {
         let parsed = self.check_url(url)?;
         let request = self
-            .client
+            .inner()?
             .get(parsed)
             .header(http::header::ACCEPT, "application/json");
         self.send(url, request).await
@@ -295,7 +307,14 @@ impl HttpClient {
         url: &str,
     ) -> Result<reqwest::RequestBuilder, FetchError> {
         let parsed = self.check_url(url)?;
-        Ok(self.client.request(method, parsed))
+        Ok(self.inner()?.request(method, parsed))
+    }
+
+    /// The inner client, or [`FetchError::Client`] if it could not be built.
+    fn inner(&self) -> Result<&reqwest::Client, FetchError> {
+        self.client.as_ref().map_err(|reason| FetchError::Client {
+            reason: reason.clone(),
+        })
     }
 
     fn map_error(&self, url: &str, error: reqwest::Error) -> FetchError {

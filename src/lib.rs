@@ -1,24 +1,27 @@
-//! # mcp-auth
-//!
-//! Make an MCP (Model Context Protocol) server a proper OAuth 2.1 protected resource: the Rust
-//! port of the [`mcp-auth`](https://mcp-auth.dev) libraries.
-//!
-//! - discover and validate an authorization server (RFC 8414 / OpenID Connect discovery):
-//!   [`fetch_server_config`], [`validate_server_config`], [`AuthServer`];
-//! - publish RFC 9728 protected-resource metadata: [`ProtectedResourceMetadata`];
-//! - verify bearer tokens through the pluggable [`TokenVerifier`] trait and hand the
-//!   verified [`AuthInfo`] to tool handlers;
-//! - answer failures exactly as RFC 6750 and the MCP authorization specification say.
-//!
-//! Every outbound fetch goes through a bounded [`HttpClient`] (timeouts, size cap, https).
+#![doc = include_str!("lib.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
-#![warn(missing_docs)]
+#![deny(missing_docs)]
+// No panics on input: library code handles every failure (tests may unwrap).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::string_slice,
+        clippy::panic,
+        clippy::unreachable,
+        clippy::todo,
+        clippy::unimplemented
+    )
+)]
 
 mod auth_info;
 pub mod bearer;
 pub mod discovery;
 mod error;
+pub mod fuzz_api;
 mod http_client;
 pub mod integrations;
 mod mcp_auth;
@@ -51,3 +54,29 @@ pub use verify::{
 #[cfg(all(doctest, feature = "axum"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
+
+// Compile the provider recipes' and the migration guide's Rust snippets as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/providers/README.md")]
+struct ProviderRecipesDoctests;
+#[cfg(doctest)]
+#[doc = include_str!("../docs/providers/logto.md")]
+struct LogtoRecipeDoctests;
+#[cfg(doctest)]
+#[doc = include_str!("../docs/providers/auth0.md")]
+struct Auth0RecipeDoctests;
+#[cfg(doctest)]
+#[doc = include_str!("../docs/providers/keycloak.md")]
+struct KeycloakRecipeDoctests;
+#[cfg(doctest)]
+#[doc = include_str!("../docs/providers/entra-id.md")]
+struct EntraIdRecipeDoctests;
+#[cfg(doctest)]
+#[doc = include_str!("../docs/providers/okta.md")]
+struct OktaRecipeDoctests;
+#[cfg(doctest)]
+#[doc = include_str!("../docs/providers/node-oidc-provider.md")]
+struct NodeOidcProviderRecipeDoctests;
+#[cfg(all(doctest, feature = "axum", feature = "actix-web", feature = "rmcp"))]
+#[doc = include_str!("../docs/migrating-from-mcp-auth.md")]
+struct MigrationGuideDoctests;

@@ -306,8 +306,8 @@ impl McpAuth {
     ///
     /// Every guard of one resource shares one verifier and therefore one JWKS cache, as in
     /// mcp-auth. The verifier uses its documented defaults (asymmetric algorithms, 60 s leeway,
-    /// RFC 9068 strict profile off); use [`bearer_auth_jwt_with`](Self::bearer_auth_jwt_with)
-    /// to change them.
+    /// RFC 9068 strict profile off, verified-token cache on with 1 000 entries for at most
+    /// 60 s); use [`bearer_auth_jwt_with`](Self::bearer_auth_jwt_with) to change them.
     ///
     /// ```
     /// use mcp_auth::{AuthServer, AuthServerType, McpAuth, ProtectedResource};

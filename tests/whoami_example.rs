@@ -69,12 +69,22 @@ impl Running {
     }
 }
 
-async fn start(stack: Stack, mut config: Config) -> Running {
+async fn start(stack: Stack, config: Config) -> Running {
+    start_configured(stack, config, |_| {}).await
+}
+
+/// [`start`], with `configure` applied to the set-up before the app is built.
+async fn start_configured(
+    stack: Stack,
+    mut config: Config,
+    configure: impl FnOnce(&mut Setup),
+) -> Running {
     config.port = 0;
     let listener = common::setup::bind(&config).await.expect("bind");
-    let setup = Setup::new(config, listener.local_addr().expect("addr"))
+    let mut setup = Setup::new(config, listener.local_addr().expect("addr"))
         .await
         .expect("set-up");
+    configure(&mut setup);
     let task = match stack {
         Stack::Axum => {
             let app = common::apps::axum_app(&setup);
@@ -196,6 +206,9 @@ for_both_stacks!(
     introspection_verifier_accepts_an_introspected_token,
     full_dev_flow_register_authorize_token_then_whoami,
     other_paths_are_not_found,
+    secret_without_admin_gets_403_step_up_challenge_and_works_with_admin,
+    secret_step_up_through_the_dev_authorization_flow,
+    sessions_are_bound_to_the_caller_that_created_them,
 );
 
 async fn request_without_token_gets_401_challenge_with_resource_metadata(stack: Stack) {
@@ -354,6 +367,215 @@ async fn other_paths_are_not_found(stack: Stack) {
 
 /// What an MCP client does from a bare 401: discovery, registration, authorization code with
 /// PKCE (S256) and the resource indicator, token, then the call.
+fn secret_body(id: u64) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": "secret", "arguments": {}}})
+}
+
+async fn secret_without_admin_gets_403_step_up_challenge_and_works_with_admin(stack: Stack) {
+    let mut config = Config::new(0);
+    config.required_scopes = vec!["read".into()];
+    let app = start(stack, config).await;
+    let url = &app.setup.mcp_url;
+
+    let refused = post(url, Some(&app.token("read write")), &secret_body(1)).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+    let challenge = refused.challenge();
+    assert_eq!(challenge.error.as_deref(), Some("insufficient_scope"));
+    // The required scope, then the tool's: a client asking for exactly these loses nothing.
+    assert_eq!(challenge.scope, ["read", "admin"]);
+    assert_eq!(
+        challenge.resource_metadata.as_deref(),
+        Some(app.setup.metadata_url.as_str())
+    );
+    assert_eq!(refused.json()["missing_scopes"], json!(["admin"]));
+    // whoami needs no more than the required scope.
+    assert_eq!(whoami(url, &app.token("read")).await["sub"], "alice");
+
+    let reply = post(
+        url,
+        Some(&app.token(&challenge.scope.join(" "))),
+        &secret_body(2),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let result = reply.json();
+    assert_eq!(result["result"]["isError"], false, "{result}");
+    assert_eq!(result["result"]["structuredContent"]["sub"], "alice");
+    assert_eq!(
+        result["result"]["structuredContent"]["scopes"],
+        json!(["read", "admin"])
+    );
+}
+
+/// What a spec-following MCP client does on the 403: authorize again with the challenged
+/// scope (here through the built-in server's auto-approving flow), then retry.
+async fn secret_step_up_through_the_dev_authorization_flow(stack: Stack) {
+    let app = start_default(stack).await;
+    let mcp_url = app.setup.mcp_url.clone();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let as_metadata: Value = serde_json::from_str(
+        &http
+            .get(format!(
+                "{}/.well-known/oauth-authorization-server",
+                app.dev().issuer()
+            ))
+            .send()
+            .await
+            .expect("AS metadata")
+            .text()
+            .await
+            .expect("body"),
+    )
+    .expect("JSON");
+    let endpoint = |name: &str| as_metadata[name].as_str().expect(name).to_owned();
+    let redirect_uri = "http://127.0.0.1:33418/callback";
+    let client: Value = serde_json::from_str(
+        &http
+            .post(endpoint("registration_endpoint"))
+            .header("content-type", "application/json")
+            .body(
+                json!({"client_name": "step-up test", "redirect_uris": [redirect_uri],
+                       "token_endpoint_auth_method": "none"})
+                .to_string(),
+            )
+            .send()
+            .await
+            .expect("register")
+            .text()
+            .await
+            .expect("body"),
+    )
+    .expect("JSON");
+    let client_id = client["client_id"].as_str().expect("client_id").to_owned();
+    let verifier = "step-up-verifier-step-up-verifier-step-up-verifier-0123456789";
+    let challenge_s256 = URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        verifier.as_bytes(),
+    ));
+    // Authorization code + PKCE + resource for `scope`; the access token.
+    let authorize = |scope: String| {
+        let http = http.clone();
+        let (authorize, token) = (
+            endpoint("authorization_endpoint"),
+            endpoint("token_endpoint"),
+        );
+        let (client_id, mcp_url, challenge_s256) =
+            (client_id.clone(), mcp_url.clone(), challenge_s256.clone());
+        async move {
+            let mut url = reqwest::Url::parse(&authorize).expect("URL");
+            url.query_pairs_mut()
+                .append_pair("response_type", "code")
+                .append_pair("client_id", &client_id)
+                .append_pair("redirect_uri", redirect_uri)
+                .append_pair("code_challenge", &challenge_s256)
+                .append_pair("code_challenge_method", "S256")
+                .append_pair("scope", &scope)
+                .append_pair("resource", &mcp_url);
+            let redirect = http.get(url).send().await.expect("authorize");
+            let location =
+                reqwest::Url::parse(redirect.headers()["location"].to_str().expect("ASCII"))
+                    .expect("URL");
+            let code = location
+                .query_pairs()
+                .find(|(k, _)| k == "code")
+                .expect("a code")
+                .1
+                .into_owned();
+            let form = [
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", redirect_uri),
+                ("client_id", &client_id),
+                ("code_verifier", verifier),
+                ("resource", &mcp_url),
+            ];
+            let tokens: Value = serde_json::from_str(
+                &http
+                    .post(token)
+                    .form(&form)
+                    .send()
+                    .await
+                    .expect("token")
+                    .text()
+                    .await
+                    .expect("body"),
+            )
+            .expect("JSON");
+            tokens["access_token"]
+                .as_str()
+                .expect("access_token")
+                .to_owned()
+        }
+    };
+
+    let first = authorize("read".to_owned()).await;
+    assert_eq!(whoami(&mcp_url, &first).await["scopes"], json!(["read"]));
+    let refused = post(&mcp_url, Some(&first), &secret_body(3)).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let scope = refused.challenge().scope.join(" ");
+    assert_eq!(scope, "admin");
+
+    let stepped_up = authorize(scope).await;
+    let reply = post(&mcp_url, Some(&stepped_up), &secret_body(4)).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.json()["result"]["structuredContent"]["sub"], "alice");
+}
+
+async fn sessions_are_bound_to_the_caller_that_created_them(stack: Stack) {
+    let app = start_configured(stack, Config::new(0), |setup| setup.sessions = true).await;
+    let url = &app.setup.mcp_url;
+    let alice = app.token("read");
+    let bob = app
+        .dev()
+        .token()
+        .subject("bob")
+        .audience(app.setup.resource.clone())
+        .scope("read")
+        .sign();
+    let send = |token: Option<String>, session: Option<String>, body: Value| async move {
+        let mut request = reqwest::Client::new()
+            .post(url)
+            .header("content-type", "application/json")
+            .header("accept", ACCEPT)
+            .header("mcp-protocol-version", "2025-06-18")
+            .body(body.to_string());
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        if let Some(session) = session {
+            request = request.header("mcp-session-id", session);
+        }
+        let response = request.send().await.expect("request");
+        Reply {
+            status: response.status(),
+            headers: response.headers().clone(),
+            body: response.text().await.expect("body"),
+        }
+    };
+
+    let init = send(Some(alice.clone()), None, initialize_body()).await;
+    assert_eq!(init.status, StatusCode::OK, "{}", init.body);
+    let session = init.headers["mcp-session-id"]
+        .to_str()
+        .expect("ASCII")
+        .to_owned();
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    let ack = send(Some(alice.clone()), Some(session.clone()), initialized).await;
+    assert_eq!(ack.status, StatusCode::ACCEPTED);
+
+    let hijack = send(Some(bob), Some(session.clone()), whoami_body()).await;
+    assert_eq!(hijack.status, StatusCode::FORBIDDEN, "{}", hijack.body);
+    assert_eq!(hijack.json()["error"], "session_forbidden");
+    let anonymous = send(None, Some(session.clone()), whoami_body()).await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+    let call = send(Some(alice), Some(session), whoami_body()).await;
+    assert_eq!(call.status, StatusCode::OK, "{}", call.body);
+    assert_eq!(call.json()["result"]["structuredContent"]["sub"], "alice");
+}
+
 async fn full_dev_flow_register_authorize_token_then_whoami(stack: Stack) {
     let app = start_default(stack).await;
     let mcp_url = app.setup.mcp_url.clone();

@@ -1,7 +1,9 @@
 //! The web apps of the examples, built from a [`Setup`]: the guarded MCP endpoint plus the
-//! metadata endpoints (outside the guard).
+//! metadata endpoints (outside the guard). The guard is `Setup::mcp_guard`: bearer
+//! authentication, sessions bound to their caller, and the per-tool scopes.
 
 use mcp_auth::integrations::hyper::McpRouter;
+use mcp_auth::tower::McpGuardService;
 use tower::Layer;
 
 use super::setup::Setup;
@@ -14,7 +16,7 @@ pub fn axum_app(setup: &Setup) -> axum::Router {
         .without_v07_checks()
         .route_service(
             &setup.mcp_path,
-            setup.guard.layer().layer(setup.mcp_service()),
+            setup.mcp_guard().layer().layer(setup.mcp_service()),
         )
         .merge(setup.auth.metadata_router())
 }
@@ -23,7 +25,7 @@ pub fn axum_app(setup: &Setup) -> axum::Router {
 pub fn hyper_app(
     setup: &Setup,
 ) -> McpRouter<
-    mcp_auth::BearerAuthService<
+    McpGuardService<
         rmcp::transport::streamable_http_server::StreamableHttpService<
             super::tool::WhoAmI,
             rmcp::transport::streamable_http_server::session::local::LocalSessionManager,
@@ -33,6 +35,6 @@ pub fn hyper_app(
     McpRouter::new(
         setup.auth.metadata_service(),
         setup.mcp_path.clone(),
-        setup.guard.layer().layer(setup.mcp_service()),
+        setup.mcp_guard().layer().layer(setup.mcp_service()),
     )
 }

@@ -4,6 +4,7 @@ use std::io::Write as _;
 
 use super::config::VerifierKind;
 use super::setup::Setup;
+use super::tool::ADMIN_SCOPE;
 
 /// The MCP protocol version the printed requests speak.
 pub const PROTOCOL_VERSION: &str = "2025-06-18";
@@ -45,6 +46,22 @@ pub fn curl_block(setup: &Setup, token: &str) -> String {
         BLOCK_END.to_owned(),
     ];
     lines.join("\n")
+}
+
+/// The `secret` tool and its step-up challenge, after the copy-paste block (which tests run
+/// as a fixed sequence).
+fn secret_note(setup: &Setup) -> Vec<String> {
+    let mcp = &setup.mcp_url;
+    vec![
+        format!(
+            "The `secret` tool also needs the `{ADMIN_SCOPE}` scope: a token without it gets 403 with `WWW-Authenticate: Bearer error=\"insufficient_scope\", scope=\"...\"`, and an \
+             MCP client re-authorizes with that scope and retries (step-up). To see the challenge:"
+        ),
+        String::new(),
+        format!(
+            r#"curl -sS -i -w '\n' -X POST '{mcp}' -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' -H 'MCP-Protocol-Version: {PROTOCOL_VERSION}' -d '{{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{{"name":"secret","arguments":{{}}}}}}'"#
+        ),
+    ]
 }
 
 /// The metadata URL on the local server (the resource's own metadata URL when the resource
@@ -133,6 +150,8 @@ pub fn print(setup: &Setup, flavour: &str) {
             out.push(String::new());
             out.push(curl_block(setup, &token));
             out.push(String::new());
+            out.extend(secret_note(setup));
+            out.push(String::new());
             out.push(format!(
                 "An MCP client (e.g. `npx @modelcontextprotocol/inspector`, transport Streamable HTTP) pointed at \
                  {} runs the whole OAuth flow against the test server by itself: discovery from the 401, \
@@ -153,6 +172,8 @@ pub fn print(setup: &Setup, flavour: &str) {
             ));
             out.push(String::new());
             out.push(curl_block(setup, "<paste the access token here>"));
+            out.push(String::new());
+            out.extend(secret_note(setup));
             out.push(String::new());
             out.push(format!(
                 "Or point an MCP client at {}: it discovers {} from the 401 and runs the OAuth flow.",

@@ -5,16 +5,18 @@ use std::fmt;
 use std::net::SocketAddr;
 
 use mcp_auth::testing::TestAuthServer;
+use mcp_auth::tower::{McpChecksService, McpGuard, OperationScopes};
 use mcp_auth::verify::{IntrospectionVerifier, UserinfoVerifier};
 use mcp_auth::{
     AuthServer, BearerAuth, McpAuth, ProtectedResource, protected_resource_metadata_url,
 };
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use tower::Layer;
 use url::Url;
 
 use super::config::{Config, VerifierKind, is_loopback};
-use super::tool::WhoAmI;
+use super::tool::{ADMIN_SCOPE, WhoAmI};
 
 /// The hosts rmcp accepts in the `Host` header by default (DNS-rebinding protection).
 const LOOPBACK_HOSTS: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
@@ -81,6 +83,10 @@ pub struct Setup {
     pub guard: BearerAuth,
     /// The built-in test authorization server, when no issuer is configured.
     pub dev_server: Option<TestAuthServer>,
+    /// rmcp's legacy session mode (`Mcp-Session-Id`). Off in the examples, so that the
+    /// printed curl lines need no session id; the tests turn it on to exercise session
+    /// binding, which the guard applies either way.
+    pub sessions: bool,
 }
 
 impl Setup {
@@ -123,9 +129,10 @@ impl Setup {
                 (server, None)
             }
             None => {
-                let mut scopes: Vec<String> = ["openid", "profile", "email", "read", "write"]
-                    .map(String::from)
-                    .to_vec();
+                let mut scopes: Vec<String> =
+                    ["openid", "profile", "email", "read", "write", ADMIN_SCOPE]
+                        .map(String::from)
+                        .to_vec();
                 for scope in &config.required_scopes {
                     if !scopes.contains(scope) {
                         scopes.push(scope.clone());
@@ -212,7 +219,27 @@ impl Setup {
             auth,
             guard,
             dev_server,
+            sessions: false,
         })
+    }
+
+    /// The per-tool scopes: `secret` needs `admin` on top of the required scopes. A token
+    /// without it gets 403 with `WWW-Authenticate: Bearer error="insufficient_scope",
+    /// scope="..."`, and MCP clients re-authorize with that scope (step-up). The challenge
+    /// also repeats the granted scopes this server cares about (the default strategy), among
+    /// them the OpenID ones: the identity claims (and the userinfo verifier) depend on them,
+    /// and clients that request exactly the challenged scopes would otherwise drop them.
+    pub fn operation_scopes(&self) -> OperationScopes {
+        OperationScopes::new()
+            .tool("secret", [ADMIN_SCOPE])
+            .known_scopes(["openid", "profile", "email"])
+    }
+
+    /// The bearer guard with the MCP-aware checks, in order: authentication, sessions bound to
+    /// the caller that created them (the default), then the per-tool scopes. Mount it with
+    /// `.layer()` around [`mcp_service`](Self::mcp_service).
+    pub fn mcp_guard(&self) -> McpGuard {
+        self.guard.with_operation_scopes(self.operation_scopes())
     }
 
     /// A token for the built-in server's sample user, for this resource, with the required
@@ -244,7 +271,8 @@ impl Setup {
     }
 
     /// rmcp's Streamable HTTP configuration: stateless, JSON answers (one POST, one JSON
-    /// reply: simple for curl, fine for MCP clients). rmcp only accepts loopback `Host` headers
+    /// reply: simple for curl, fine for MCP clients), or sessions when
+    /// [`sessions`](Self::sessions) is set. rmcp only accepts loopback `Host` headers
     /// by default (DNS-rebinding protection); a non-loopback resource host is added here. For
     /// a public deployment list your hostnames with `with_allowed_hosts`.
     pub fn rmcp_config(&self) -> StreamableHttpServerConfig {
@@ -256,13 +284,22 @@ impl Setup {
             hosts.push(host.to_owned());
         }
         StreamableHttpServerConfig::default()
-            .with_legacy_session_mode(false)
-            .with_json_response(true)
+            .with_legacy_session_mode(self.sessions)
+            .with_json_response(!self.sessions)
             .with_allowed_hosts(hosts)
     }
 
-    /// The MCP service (rmcp Streamable HTTP) serving the `whoami` tool. Not guarded: put
-    /// `self.guard.layer()` around it.
+    /// [`mcp_service`](Self::mcp_service) behind the guard's MCP-aware checks (session
+    /// binding, per-tool scopes) but without authentication, for stacks whose own middleware
+    /// authenticates and hands the `AuthInfo` over in the request extensions (actix-web).
+    pub fn mcp_service_with_checks(
+        &self,
+    ) -> McpChecksService<StreamableHttpService<WhoAmI, LocalSessionManager>> {
+        self.mcp_guard().checks_layer().layer(self.mcp_service())
+    }
+
+    /// The MCP service (rmcp Streamable HTTP) serving the `whoami` and `secret` tools. Not
+    /// guarded: put `self.mcp_guard().layer()` around it.
     pub fn mcp_service(&self) -> StreamableHttpService<WhoAmI, LocalSessionManager> {
         StreamableHttpService::new(|| Ok(WhoAmI::new()), Default::default(), self.rmcp_config())
     }

@@ -1,7 +1,7 @@
 //! The `whoami` MCP tool: the caller's verified identity as JSON.
 
 use mcp_auth::AuthInfo;
-use rmcp::model::CallToolResult;
+use rmcp::model::{CallToolResult, ContentBlock};
 use rmcp::{ServerHandler, tool, tool_handler, tool_router};
 use serde_json::{Map, Value, json};
 
@@ -26,7 +26,11 @@ const TOKEN_CLAIMS: [&str; 16] = [
     "cnf",
 ];
 
-/// The MCP server of the examples: one tool, `whoami`.
+/// The scope the `secret` tool needs on top of the resource's required scopes. The guard's
+/// operation-scope policy (`Setup::operation_scopes`) asks for it with a step-up challenge.
+pub const ADMIN_SCOPE: &str = "admin";
+
+/// The MCP server of the examples: `whoami`, and `secret`, which needs the `admin` scope.
 #[derive(Clone, Debug, Default)]
 pub struct WhoAmI;
 
@@ -46,11 +50,33 @@ impl WhoAmI {
     async fn whoami(&self, auth: AuthInfo) -> CallToolResult {
         CallToolResult::structured(identity(&auth))
     }
+
+    /// A secret for admins: needs the `admin` scope.
+    #[tool(
+        description = "Returns the server's secret. Needs the `admin` scope: without it the call \
+                       is refused with HTTP 403 and a step-up challenge naming the scope."
+    )]
+    async fn secret(&self, auth: AuthInfo) -> CallToolResult {
+        // The operation-scope layer already refused calls without `admin` (403 + challenge).
+        // Checking again costs nothing and keeps the tool safe if it is ever served without
+        // that layer; from here the answer can only be a tool error, not a 403.
+        if !auth.has_scope(ADMIN_SCOPE) {
+            return CallToolResult::error(vec![ContentBlock::text(format!(
+                "the `secret` tool needs the `{ADMIN_SCOPE}` scope; authorize again with it"
+            ))]);
+        }
+        CallToolResult::structured(json!({
+            "secret": "mcp-auth protects this tool with a per-tool scope",
+            "sub": auth.subject,
+            "scopes": auth.scopes,
+        }))
+    }
 }
 
 #[tool_handler(
     name = "mcp-auth-whoami",
-    instructions = "Call the `whoami` tool to see the identity your access token carries."
+    instructions = "Call the `whoami` tool to see the identity your access token carries; \
+                    `secret` needs the `admin` scope."
 )]
 impl ServerHandler for WhoAmI {}
 

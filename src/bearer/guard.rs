@@ -332,8 +332,29 @@ impl BearerAuth {
         Ok(info)
     }
 
+    /// The scopes every request must carry (crate-internal: the operation-scope layer adds its
+    /// own on top of them).
+    pub(crate) fn base_scopes(&self) -> &[String] {
+        &self.config.required_scopes
+    }
+
+    /// The scope hierarchy (crate-internal: shared with the operation-scope layer).
+    pub(crate) fn hierarchy(&self) -> &ScopeHierarchy {
+        &self.config.hierarchy
+    }
+
     /// Logs the refusal and renders it.
     pub(crate) fn reject(&self, error: BearerAuthError) -> BearerRejection {
+        self.reject_with_scope(error, &self.config.required_scopes)
+    }
+
+    /// [`reject`](Self::reject) with `challenge_scope` as the challenge's `scope` instead of the
+    /// required scopes: for refusals of one operation (step-up challenges).
+    pub(crate) fn reject_with_scope(
+        &self,
+        error: BearerAuthError,
+        challenge_scope: &[String],
+    ) -> BearerRejection {
         let c = &self.config;
         let status = error.status();
         if status.is_server_error() {
@@ -358,7 +379,7 @@ impl BearerAuth {
                 challenge.error = Some(code.to_owned());
                 challenge.error_description = Some(error.description().into_owned());
             }
-            challenge.scope.clone_from(&c.required_scopes);
+            challenge.scope = challenge_scope.to_vec();
             challenge
                 .resource_metadata
                 .clone_from(&c.resource_metadata_url);

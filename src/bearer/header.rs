@@ -37,7 +37,8 @@ where
             limit: max_len,
         });
     }
-    let value = value.trim_ascii();
+    // RFC 9110 §5.6.3 OWS: spaces and tabs only (not CR, LF or form feed).
+    let value = trim_ows(value);
     if value.is_empty() {
         return Err(BearerAuthError::MissingAuthHeader);
     }
@@ -61,6 +62,17 @@ where
     }
     // b64token is ASCII, so this cannot fail; map rather than unwrap all the same.
     std::str::from_utf8(token).map_err(|_| BearerAuthError::InvalidAuthHeaderFormat)
+}
+
+/// `value` without leading and trailing spaces and tabs.
+fn trim_ows(value: &[u8]) -> &[u8] {
+    let is_ows = |b: &u8| *b == b' ' || *b == b'\t';
+    let start = value.iter().position(|b| !is_ows(b)).unwrap_or(value.len());
+    let end = value
+        .iter()
+        .rposition(|b| !is_ows(b))
+        .map_or(start, |last| last + 1);
+    value.get(start..end).unwrap_or_default()
 }
 
 /// RFC 6750 §2.1 `b64token`.

@@ -50,6 +50,15 @@ impl ScopeHierarchy {
         self.implies.is_empty()
     }
 
+    /// Every scope named in the hierarchy, broad or narrower (crate-internal: the scopes a
+    /// resource recognises).
+    pub(crate) fn named_scopes(&self) -> impl Iterator<Item = &str> {
+        self.implies
+            .iter()
+            .flat_map(|(broad, narrower)| std::iter::once(broad).chain(narrower))
+            .map(String::as_str)
+    }
+
     /// Every scope the granted scopes stand for: themselves plus everything they imply,
     /// transitively.
     pub fn expand<'a>(&'a self, granted: &'a [String]) -> HashSet<&'a str> {

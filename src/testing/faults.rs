@@ -231,10 +231,8 @@ fn oversized_body(size: usize) -> Body {
             Part::Filler(0) => (Bytes::from_static(TAIL), Part::Done),
             Part::Filler(remaining) => {
                 let take = remaining.min(STREAM_CHUNK);
-                (
-                    Bytes::from_static(&FILLER[..take]),
-                    Part::Filler(remaining - take),
-                )
+                let filler = FILLER.get(..take).unwrap_or(FILLER.as_slice());
+                (Bytes::from_static(filler), Part::Filler(remaining - take))
             }
             Part::Done => return None,
         };
@@ -251,9 +249,8 @@ fn trickle_body(
     shutdown: watch::Receiver<bool>,
 ) -> Body {
     let mut document = vec![b' '; total];
-    if total >= 2 {
-        document[0] = b'{';
-        document[total - 1] = b'}';
+    if let [first, .., last] = document.as_mut_slice() {
+        (*first, *last) = (b'{', b'}');
     }
     let document = Bytes::from(document);
     let chunks = futures_util::stream::unfold((0usize, shutdown), move |(sent, mut shutdown)| {

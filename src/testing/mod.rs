@@ -365,6 +365,8 @@ impl TestAuthServer {
     ///
     /// # Panics
     /// If the system cannot generate keys (this already succeeded once at start).
+    // Test server only, and documented: a test cannot go on without the keys it asked for.
+    #[allow(clippy::expect_used)]
     pub fn rotate_keys(&self) {
         let keys = KeyStore::generate().expect("key generation succeeded at start and again now");
         self.shared().replace_keys(keys);

@@ -7,7 +7,8 @@ use serde_json::{Value, json};
 
 /// A JSON response with `Content-Type: application/json`.
 pub(crate) fn json(status: StatusCode, value: &Value) -> Response {
-    let body = serde_json::to_vec(value).expect("a serde_json::Value always serialises");
+    // A `Value` always serialises; an empty object is the harmless fallback.
+    let body = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
     let mut response = Response::new(Body::from(body));
     *response.status_mut() = status;
     response.headers_mut().insert(

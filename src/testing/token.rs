@@ -249,7 +249,8 @@ impl TokenBuilder {
 
 fn signing_input(header: &Map<String, Value>, claims: &Map<String, Value>) -> String {
     let encode = |map: &Map<String, Value>| {
-        b64url(&serde_json::to_vec(map).expect("a JSON map always serialises"))
+        // A JSON map always serialises; an empty segment is the harmless fallback.
+        b64url(&serde_json::to_vec(map).unwrap_or_default())
     };
     format!("{}.{}", encode(header), encode(claims))
 }

@@ -8,7 +8,7 @@ use std::task::{Context, Poll, ready};
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use http::header::AUTHORIZATION;
-use http::{HeaderValue, Request, Response, StatusCode};
+use http::{HeaderValue, Request, Response};
 use http_body_util::{Either, Full};
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
@@ -213,7 +213,9 @@ where
                     let outcome = ready!(verify.as_mut().poll(cx));
                     let (Some(mut request), Some(mut inner)) = (request.take(), this.inner.take())
                     else {
-                        return Poll::Ready(Ok(polled_after_completion()));
+                        return Poll::Ready(Ok(super::polled_after_completion(
+                            "BearerAuthService",
+                        )));
                     };
                     match outcome {
                         Ok(info) => {
@@ -240,18 +242,10 @@ where
                 StateProj::Rejected { rejection } => {
                     return Poll::Ready(Ok(match rejection.take() {
                         Some(rejection) => rejection.into_response().map(Either::Right),
-                        None => polled_after_completion(),
+                        None => super::polled_after_completion("BearerAuthService"),
                     }));
                 }
             }
         }
     }
-}
-
-/// A future polled again after it completed: a caller bug. Answer 500 instead of panicking.
-fn polled_after_completion<B>() -> Response<Either<B, Full<Bytes>>> {
-    tracing::error!("BearerAuthService's ResponseFuture was polled after it completed");
-    let mut response = Response::new(Either::Right(Full::new(Bytes::new())));
-    *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-    response
 }

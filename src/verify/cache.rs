@@ -24,6 +24,10 @@
 //! keeps working here for at most the TTL (default 60 s). Lower the TTL, or call
 //! [`TokenCache::invalidate`], if that window is too long.
 //!
+//! [`JwtVerifier`](crate::verify::JwtVerifier) has a verified-token cache of its own, on by
+//! default, which also ends an entry when the key that verified it leaves the JWKS; wrapping a
+//! `JwtVerifier` in a [`CachedVerifier`] adds nothing but that blind spot.
+//!
 //! ```
 //! use std::time::Duration;
 //! use mcp_auth::verify::{CachedVerifier, TokenCache};
@@ -65,7 +69,7 @@ pub const DEFAULT_MAX_ENTRIES: u64 = 10_000;
 pub const DEFAULT_TTL: Duration = Duration::from_secs(60);
 
 /// SHA-256 of a token: the cache key.
-type TokenHash = [u8; 32];
+pub(crate) type TokenHash = [u8; 32];
 
 /// A bounded, expiring cache of successful verifications, keyed by token hash.
 ///
@@ -296,13 +300,13 @@ impl moka::Expiry<TokenHash, Arc<AuthInfo>> for CappedTtl {
 }
 
 /// How long an entry for a token expiring at `expires_at` may live: `min(ttl, time left)`.
-fn lifetime(ttl: Duration, expires_at: Option<i64>, now: SystemTime) -> Duration {
+pub(crate) fn lifetime(ttl: Duration, expires_at: Option<i64>, now: SystemTime) -> Duration {
     ttl.min(time_left(expires_at, now))
 }
 
 /// Time until `expires_at` (seconds since the epoch): zero once it has passed, unbounded when
 /// there is no expiry or it is beyond what `SystemTime` represents.
-fn time_left(expires_at: Option<i64>, now: SystemTime) -> Duration {
+pub(crate) fn time_left(expires_at: Option<i64>, now: SystemTime) -> Duration {
     let Some(expires_at) = expires_at else {
         return Duration::MAX;
     };
@@ -315,7 +319,7 @@ fn time_left(expires_at: Option<i64>, now: SystemTime) -> Duration {
     }
 }
 
-fn token_hash(token: &str) -> TokenHash {
+pub(crate) fn token_hash(token: &str) -> TokenHash {
     let digest = digest::digest(&digest::SHA256, token.as_bytes());
     let mut hash = [0u8; 32];
     hash.copy_from_slice(digest.as_ref());
@@ -338,12 +342,12 @@ fn fingerprint_of(hash: &TokenHash) -> String {
         })
 }
 
-fn without_token(mut info: AuthInfo) -> AuthInfo {
+pub(crate) fn without_token(mut info: AuthInfo) -> AuthInfo {
     info.token = String::new();
     info
 }
 
-fn with_token(cached: &AuthInfo, token: &str) -> AuthInfo {
+pub(crate) fn with_token(cached: &AuthInfo, token: &str) -> AuthInfo {
     let mut info = cached.clone();
     token.clone_into(&mut info.token);
     info

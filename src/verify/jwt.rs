@@ -48,6 +48,32 @@
 //! issuer ([`VerifyError::UntrustedIssuer`]); keys that cannot be fetched while no cached key
 //! fits ([`VerifyError::Unavailable`], 503); and an authorization server whose metadata has no
 //! `jwks_uri` ([`VerifyError::Misconfigured`], 500).
+//!
+//! # The verified-token cache
+//!
+//! A client reuses its access token for the token's whole lifetime, so the same token comes
+//! back request after request. The verifier remembers each successful verification (on by
+//! default; see [`JwtVerifierBuilder::verified_token_cache`]) and answers a token it has seen
+//! without checking its signature again: about 1 µs instead of 20–45 µs. This is safe because
+//! a hit is only served when a full verification would succeed at that moment too:
+//!
+//! - the key is the **SHA-256 of the whole token**: a different token cannot find the entry
+//!   (that would take a SHA-256 collision), and the token itself is not stored;
+//! - an entry lives **`min(ttl, exp − now)`**, 60 s at most by default: never past the token's
+//!   expiry (a token inside its leeway is verified each time and not cached);
+//! - every hit **looks the signing key up again**, exactly as a fresh verification does (same
+//!   issuer, `kid` and algorithm, same JWKS refresh rules), and is served only if it is still
+//!   the key that verified the signature. When the JWKS is refreshed without that key (a
+//!   rotation, or a compromised key taken out), the cached verifications it made end at once;
+//! - only successes are cached, **bounded** to 1 000 entries by default (about 4 KB each
+//!   for a token with a dozen claims, so about 4 MB at most; a miss costs one signature check,
+//!   so a small cache loses little);
+//!   failures, untrusted issuers and malformed tokens are never stored, so invalid tokens
+//!   cannot fill the cache;
+//! - issuer, audience and scopes are checked by the bearer guard on every request, hit or miss.
+//!
+//! What a cache cannot change: a JWT stays valid until its `exp` whatever happens at the
+//! authorization server (revocation needs introspection), with or without this cache.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -64,6 +90,9 @@ use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 
 use super::TokenVerifier;
+use super::cache::{
+    DEFAULT_TTL, TokenHash, lifetime, time_left, token_hash, with_token, without_token,
+};
 use super::jwks::{JwkKey, JwksCache, JwksSettings};
 use crate::auth_info::{AuthInfo, numeric_date};
 use crate::discovery::AuthServer;
@@ -81,6 +110,8 @@ pub const DEFAULT_JWKS_REFRESH_COOLDOWN: Duration = Duration::from_secs(30);
 pub const DEFAULT_JWKS_MAX_AGE: Duration = Duration::from_secs(600);
 /// Default maximum number of keys kept from one JWKS (64).
 pub const DEFAULT_MAX_KEYS: usize = 64;
+/// Default number of verifications the verified-token cache holds (1 000; about 4 KB each).
+pub const DEFAULT_VERIFIED_TOKEN_CACHE_ENTRIES: u64 = 1_000;
 /// Longest token looked at; longer ones are rejected unparsed (64 KiB).
 pub const MAX_TOKEN_BYTES: usize = 64 * 1024;
 /// Longest untrusted issuer echoed in [`VerifyError::UntrustedIssuer`].
@@ -195,7 +226,11 @@ impl FromStr for JwsAlgorithm {
         if let Some(alg) = Self::from_name(name) {
             return Ok(alg);
         }
-        let reason = if name.len() >= 2 && name[..2].eq_ignore_ascii_case("HS") {
+        // `get`, not slicing: a JWK's `alg` comes from the network and may not be ASCII.
+        let reason = if name
+            .get(..2)
+            .is_some_and(|prefix| prefix.eq_ignore_ascii_case("HS"))
+        {
             format!(
                 "`{name}` is a shared-secret algorithm; it is refused because the keys come from a \
                  public JWKS (RFC 8725 §2.1). Use RS*, PS*, ES256, ES384 or EdDSA"
@@ -216,7 +251,9 @@ impl FromStr for JwsAlgorithm {
 ///
 /// Build one with [`JwtVerifier::builder`]; see the [module docs](self) for every check it
 /// makes. Keys are fetched on first use and cached per `jwks_uri` (see the builder's JWKS
-/// settings). Cheap to clone: clones share the key caches.
+/// settings), and successful verifications are remembered (see
+/// [the verified-token cache](self#the-verified-token-cache)). Cheap to clone: clones share
+/// the key caches and the verified-token cache.
 #[derive(Clone)]
 pub struct JwtVerifier {
     inner: Arc<Inner>,
@@ -229,6 +266,8 @@ struct Inner {
     leeway: i64,
     strict_rfc9068: bool,
     jwks_settings: JwksSettings,
+    /// Successful verifications, when the cache is on.
+    verified: Option<VerifiedTokens>,
 }
 
 impl fmt::Debug for JwtVerifier {
@@ -238,6 +277,7 @@ impl fmt::Debug for JwtVerifier {
             .field("algorithms", &self.allowed_algorithms().collect::<Vec<_>>())
             .field("strict_rfc9068", &self.inner.strict_rfc9068)
             .field("jwks", &self.inner.jwks_settings)
+            .field("verified_token_cache", &self.inner.verified)
             .finish_non_exhaustive()
     }
 }
@@ -359,6 +399,9 @@ pub struct JwtVerifierBuilder {
     refresh_cooldown: Duration,
     max_age: Duration,
     max_keys: usize,
+    cache_enabled: bool,
+    cache_ttl: Duration,
+    cache_max_entries: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -378,6 +421,9 @@ impl Default for JwtVerifierBuilder {
             refresh_cooldown: DEFAULT_JWKS_REFRESH_COOLDOWN,
             max_age: DEFAULT_JWKS_MAX_AGE,
             max_keys: DEFAULT_MAX_KEYS,
+            cache_enabled: true,
+            cache_ttl: DEFAULT_TTL,
+            cache_max_entries: DEFAULT_VERIFIED_TOKEN_CACHE_ENTRIES,
         }
     }
 }
@@ -457,6 +503,41 @@ impl JwtVerifierBuilder {
     /// Default: 64 ([`DEFAULT_MAX_KEYS`]); must be at least 1.
     pub fn max_keys(mut self, max_keys: usize) -> Self {
         self.max_keys = max_keys;
+        self
+    }
+
+    /// Remembers successful verifications, so that a token presented again (a client reuses
+    /// its access token for its whole lifetime) skips the signature check. Default: `true`.
+    ///
+    /// The cache never accepts a token that a fresh verification would refuse at that moment
+    /// (see [the module docs](self#the-verified-token-cache)): entries are keyed by the
+    /// SHA-256 of the whole token, end at the token's `exp` (and after
+    /// [`verified_token_cache_ttl`](Self::verified_token_cache_ttl)), and each hit checks that
+    /// the key that verified the signature is still the key the JWKS cache selects for the
+    /// token, so a key removed from the JWKS stops its cached tokens at the same moment as
+    /// uncached ones. Failures are never cached. The bearer guard checks issuer, audience and
+    /// scopes on every request, hit or miss.
+    pub fn verified_token_cache(mut self, enabled: bool) -> Self {
+        self.cache_enabled = enabled;
+        self
+    }
+
+    /// How long a successful verification is remembered, at most (never past the token's
+    /// `exp`). Default: 60 s ([`DEFAULT_TTL`]). Zero turns the
+    /// verified-token cache off.
+    pub fn verified_token_cache_ttl(mut self, ttl: Duration) -> Self {
+        self.cache_ttl = ttl;
+        self
+    }
+
+    /// The most verifications remembered at once; when full, the entries least likely to be
+    /// used again make room. Default: 1 000 ([`DEFAULT_VERIFIED_TOKEN_CACHE_ENTRIES`]). An
+    /// entry takes about 4 KB for a token with a dozen claims (measured: 100 000 distinct tokens
+    /// raise the peak resident memory by about 4 MB at 1 000 entries, 38 MB at 10 000), so
+    /// size it to the number of clients active within the TTL.
+    /// Zero turns the verified-token cache off.
+    pub fn verified_token_cache_max_entries(mut self, max_entries: u64) -> Self {
+        self.cache_max_entries = max_entries;
         self
     }
 
@@ -563,6 +644,9 @@ impl JwtVerifierBuilder {
 
         // At most MAX_LEEWAY, so the conversion cannot fail.
         let leeway = i64::try_from(self.leeway.as_secs()).unwrap_or(i64::MAX);
+        let verified =
+            (self.cache_enabled && !self.cache_ttl.is_zero() && self.cache_max_entries > 0)
+                .then(|| VerifiedTokens::new(self.cache_ttl, self.cache_max_entries));
         Ok(JwtVerifier {
             inner: Arc::new(Inner {
                 issuers,
@@ -570,6 +654,7 @@ impl JwtVerifierBuilder {
                 leeway,
                 strict_rfc9068: self.strict_rfc9068,
                 jwks_settings,
+                verified,
             }),
         })
     }
@@ -594,11 +679,79 @@ impl JwtVerifier {
         self.inner.algorithms.iter().copied()
     }
 
+    /// The number of verifications the verified-token cache holds now (approximate while
+    /// insertions and evictions are pending); 0 when the cache is off.
+    pub fn cached_verifications(&self) -> u64 {
+        self.inner
+            .verified
+            .as_ref()
+            .map_or(0, |cache| cache.entries.entry_count())
+    }
+
+    /// Forgets every cached verification: each token is verified in full on its next use.
+    /// Rarely needed, since a key removed from the JWKS already ends the cached verifications
+    /// it made; for example after trusting fewer issuers' keys by hand.
+    pub fn clear_cached_verifications(&self) {
+        if let Some(cache) = &self.inner.verified {
+            cache.entries.invalidate_all();
+        }
+    }
+
     async fn verify_token(&self, token: &str) -> Result<AuthInfo, VerifyError> {
-        let inner = &*self.inner;
         if token.len() > MAX_TOKEN_BYTES {
             return Err(VerifyError::invalid_token("the token is too long"));
         }
+        let Some(cache) = &self.inner.verified else {
+            return self.verify_signed(token).await.map(|(info, _)| info);
+        };
+        let hash = token_hash(token);
+        if let Some(hit) = cache.entries.get(&hash).await {
+            if self.still_valid(&hit).await {
+                return Ok(with_token(&hit.info, token));
+            }
+            cache.entries.invalidate(&hash).await;
+        }
+        let (info, binding) = self.verify_signed(token).await?;
+        // Tokens inside their `exp` leeway are answered but not cached.
+        if !lifetime(cache.ttl, info.expires_at, SystemTime::now()).is_zero() {
+            let entry = Verified {
+                info: without_token(info.clone()),
+                binding,
+            };
+            cache.entries.insert(hash, Arc::new(entry)).await;
+        }
+        Ok(info)
+    }
+
+    /// Whether a cached verification still holds: the token has not expired, and the key that
+    /// verified its signature is still the one a fresh verification would select (the key
+    /// lookup is the same as in [`verify_signed`](Self::verify_signed), including its JWKS
+    /// refresh rules).
+    async fn still_valid(&self, hit: &Verified) -> bool {
+        if time_left(hit.info.expires_at, SystemTime::now()).is_zero() {
+            return false;
+        }
+        let binding = &hit.binding;
+        let Some(issuer) = self.inner.issuers.get(binding.issuer) else {
+            return false;
+        };
+        match issuer
+            .key(
+                binding.kid.as_deref(),
+                binding.alg,
+                self.inner.jwks_settings,
+            )
+            .await
+        {
+            Ok(key) => Arc::ptr_eq(&key, &binding.key),
+            Err(_) => false,
+        }
+    }
+
+    /// The full verification: structure, issuer, key, signature, times and claims. Returns the
+    /// key lookup it made along with the result.
+    async fn verify_signed(&self, token: &str) -> Result<(AuthInfo, KeyBinding), VerifyError> {
+        let inner = &*self.inner;
         let mut segments = token.split('.');
         let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) = (
             segments.next(),
@@ -613,6 +766,10 @@ impl JwtVerifier {
 
         // 1. Header, before anything else and without any network request.
         let header_json = decode_segment(header_b64, "the token header is not valid base64url")?;
+        // RFC 7515 §5.2: the header is UTF-8 JSON. Skipped members are not otherwise checked.
+        if std::str::from_utf8(&header_json).is_err() {
+            return Err(VerifyError::invalid_token("the token header is not UTF-8"));
+        }
         let header =
             parse_object::<RawHeader<'_>>(&header_json).ok_or(VerifyError::invalid_token(
                 "the token header is not a JSON object with string `alg`, `kid` and `typ`",
@@ -652,8 +809,11 @@ impl JwtVerifier {
 
         // 2. Issuer, still without any network request.
         let payload_json = decode_segment(payload_b64, "the token payload is not valid base64url")?;
-        let claims: Map<String, Value> = serde_json::from_slice(&payload_json)
-            .map_err(|_| VerifyError::invalid_token("the token payload is not a JSON object"))?;
+        let UniqueClaims(claims) = serde_json::from_slice(&payload_json).map_err(|_| {
+            VerifyError::invalid_token(
+                "the token payload is not a JSON object with unique claim names",
+            )
+        })?;
         let Some(iss) = claims
             .get("iss")
             .and_then(Value::as_str)
@@ -663,7 +823,12 @@ impl JwtVerifier {
                 "the `iss` claim is missing or is not a non-empty string",
             ));
         };
-        let Some(issuer) = inner.issuers.iter().find(|trusted| trusted.issuer == iss) else {
+        let Some((issuer_index, issuer)) = inner
+            .issuers
+            .iter()
+            .enumerate()
+            .find(|(_, trusted)| trusted.issuer == iss)
+        else {
             return Err(VerifyError::UntrustedIssuer {
                 issuer: truncate(iss, MAX_ECHOED_ISSUER).to_owned(),
             });
@@ -678,7 +843,11 @@ impl JwtVerifier {
         //    algorithm. (Not `jsonwebtoken::decode`: it parses the header twice more and the
         //    payload twice more, about 2 µs, over 10% of an RS256 verification; the claims are
         //    checked below on the payload parsed once.)
-        let signing_input = &token[..header_b64.len() + 1 + payload_b64.len()];
+        let Some(signing_input) = token.get(..header_b64.len() + 1 + payload_b64.len()) else {
+            return Err(VerifyError::invalid_token(
+                "the token is not a JWS in compact form",
+            ));
+        };
         match jsonwebtoken::crypto::verify(
             signature_b64,
             signing_input.as_bytes(),
@@ -704,7 +873,88 @@ impl JwtVerifier {
         if inner.strict_rfc9068 {
             check_rfc9068_claims(&claims)?;
         }
-        AuthInfo::from_claims(token, claims)
+        let binding = KeyBinding {
+            issuer: issuer_index,
+            kid: header.kid.map(|kid| kid.into()),
+            alg,
+            key,
+        };
+        Ok((AuthInfo::from_claims(token, claims)?, binding))
+    }
+}
+
+/// The verified-token cache of one [`JwtVerifier`]: successful verifications keyed by the
+/// SHA-256 of the token, each living `min(ttl, exp − now)`, bounded in number.
+struct VerifiedTokens {
+    entries: moka::future::Cache<TokenHash, Arc<Verified>>,
+    ttl: Duration,
+    max_entries: u64,
+}
+
+impl VerifiedTokens {
+    fn new(ttl: Duration, max_entries: u64) -> Self {
+        let entries = moka::future::Cache::builder()
+            .max_capacity(max_entries)
+            .expire_after(VerifiedLifetime { ttl })
+            .build();
+        Self {
+            entries,
+            ttl,
+            max_entries,
+        }
+    }
+}
+
+impl fmt::Debug for VerifiedTokens {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerifiedTokens")
+            .field("ttl", &self.ttl)
+            .field("max_entries", &self.max_entries)
+            .field("entry_count", &self.entries.entry_count())
+            .finish()
+    }
+}
+
+/// One cached verification.
+struct Verified {
+    /// The result, without the token (the request's own token is put back on a hit).
+    info: AuthInfo,
+    binding: KeyBinding,
+}
+
+/// The key lookup a verification made: which trusted issuer, `kid` and algorithm, and the key
+/// found.
+struct KeyBinding {
+    /// Index into `Inner::issuers`.
+    issuer: usize,
+    kid: Option<Box<str>>,
+    alg: JwsAlgorithm,
+    key: Arc<JwkKey>,
+}
+
+/// Per-entry expiry of the verified-token cache: `min(ttl, exp − now)`.
+struct VerifiedLifetime {
+    ttl: Duration,
+}
+
+impl moka::Expiry<TokenHash, Arc<Verified>> for VerifiedLifetime {
+    fn expire_after_create(
+        &self,
+        _key: &TokenHash,
+        value: &Arc<Verified>,
+        _created_at: std::time::Instant,
+    ) -> Option<Duration> {
+        Some(lifetime(self.ttl, value.info.expires_at, SystemTime::now()))
+    }
+
+    fn expire_after_update(
+        &self,
+        _key: &TokenHash,
+        value: &Arc<Verified>,
+        _updated_at: std::time::Instant,
+        _duration_until_expiry: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(lifetime(self.ttl, value.info.expires_at, SystemTime::now()))
     }
 }
 
@@ -744,6 +994,41 @@ struct RawHeader<'a> {
 fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
     IgnoredAny::deserialize(deserializer)?;
     Ok(true)
+}
+
+/// A claim set whose top-level names are unique. RFC 7519 §4 lets a parser take the last of
+/// duplicated names, but two parsers can then read different claims from one token (for
+/// example `{"sub":"mallory","sub":"alice"}`), so we refuse such tokens outright.
+struct UniqueClaims(Map<String, Value>);
+
+impl<'de> Deserialize<'de> for UniqueClaims {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = UniqueClaims;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object with unique member names")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut access: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut claims = Map::new();
+                while let Some((name, value)) = access.next_entry::<String, Value>()? {
+                    if claims.contains_key(&name) {
+                        return Err(serde::de::Error::custom("duplicate claim name"));
+                    }
+                    claims.insert(name, value);
+                }
+                Ok(UniqueClaims(claims))
+            }
+        }
+
+        deserializer.deserialize_map(Visitor)
+    }
 }
 
 /// Base64url without padding (RFC 7515 §2), strictly.
@@ -868,7 +1153,7 @@ fn truncate(text: &str, max: usize) -> &str {
     while !text.is_char_boundary(end) {
         end -= 1;
     }
-    &text[..end]
+    text.get(..end).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -1173,5 +1458,165 @@ mod tests {
             claims.remove(name);
             assert!(check_rfc9068_claims(&claims).is_err(), "{name}");
         }
+    }
+}
+
+/// The verified-token cache against a real JWKS (the test authorization server).
+#[cfg(all(test, feature = "test-util"))]
+mod verified_token_cache_tests {
+    use super::*;
+    use crate::testing::{SigningAlg, TestAuthServer};
+
+    const COOLDOWN: Duration = Duration::from_millis(150);
+
+    async fn server() -> TestAuthServer {
+        TestAuthServer::start().await.unwrap()
+    }
+
+    fn builder(server: &TestAuthServer) -> JwtVerifierBuilder {
+        JwtVerifier::builder()
+            .issuer_jwks(server.issuer(), server.jwks_uri())
+            .jwks_refresh_cooldown(COOLDOWN)
+    }
+
+    /// The exact number of cached verifications.
+    async fn cached(verifier: &JwtVerifier) -> u64 {
+        match &verifier.inner.verified {
+            Some(cache) => {
+                cache.entries.run_pending_tasks().await;
+                cache.entries.entry_count()
+            }
+            None => 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_cache_is_on_by_default_and_a_hit_returns_the_same_identity_with_its_token() {
+        let server = server().await;
+        let verifier = builder(&server).build().unwrap();
+        let token = server.token().scope("read").sign();
+        let first = verifier.verify(&token).await.unwrap();
+        assert_eq!(cached(&verifier).await, 1);
+        let second = verifier.verify(&token).await.unwrap();
+        assert_eq!(first, second);
+        assert_eq!(second.token, token);
+        // A different token never finds another token's entry.
+        let other = server.token().scope("read").sign();
+        assert_eq!(verifier.verify(&other).await.unwrap().token, other);
+        assert_eq!(cached(&verifier).await, 2);
+    }
+
+    #[tokio::test]
+    async fn failures_untrusted_issuers_and_malformed_tokens_are_not_cached() {
+        let server = server().await;
+        let verifier = builder(&server).build().unwrap();
+        let token = server.token().sign();
+        let mut forged = token.clone();
+        forged.pop();
+        forged.push(if token.ends_with('A') { 'B' } else { 'A' });
+        assert!(verifier.verify(&forged).await.is_err());
+        assert!(verifier.verify("not.a.jwt").await.is_err());
+        let foreign = server.token().issuer("https://other.example").sign();
+        assert!(verifier.verify(&foreign).await.is_err());
+        assert!(
+            verifier
+                .verify(&server.token().expires_at(1).sign())
+                .await
+                .is_err()
+        );
+        assert_eq!(cached(&verifier).await, 0);
+    }
+
+    #[tokio::test]
+    async fn a_cached_token_whose_key_left_the_jwks_is_refused() {
+        let server = server().await;
+        let verifier = builder(&server).build().unwrap();
+        let old = server.token().sign();
+        verifier.verify(&old).await.unwrap();
+        verifier.verify(&old).await.unwrap();
+        assert_eq!(cached(&verifier).await, 1);
+
+        server.rotate_keys();
+        tokio::time::sleep(COOLDOWN).await;
+        // A token with the new kid makes the verifier fetch the new key set.
+        verifier.verify(&server.token().sign()).await.unwrap();
+        let result = verifier.verify(&old).await;
+        assert!(
+            matches!(result, Err(VerifyError::InvalidToken { .. })),
+            "{result:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_entry_never_outlives_the_token_expiry() {
+        let server = server().await;
+        let verifier = builder(&server)
+            .leeway(Duration::ZERO)
+            .verified_token_cache_ttl(Duration::from_secs(3600))
+            .build()
+            .unwrap();
+        let exp = unix_now() + 1;
+        let token = server.token().expires_at(exp).sign();
+        verifier.verify(&token).await.unwrap();
+        verifier.verify(&token).await.unwrap();
+        // Wait (at most 4 s) until the expiry has passed by the wall clock.
+        for _ in 0..40 {
+            if unix_now() > exp {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let result = verifier.verify(&token).await;
+        assert!(
+            matches!(&result, Err(VerifyError::InvalidToken { reason }) if reason.contains("expired")),
+            "{result:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_token_inside_its_leeway_is_accepted_but_not_cached() {
+        let server = server().await;
+        let verifier = builder(&server).build().unwrap();
+        let token = server.token().expires_at(unix_now() - 10).sign();
+        verifier.verify(&token).await.unwrap();
+        assert_eq!(cached(&verifier).await, 0);
+    }
+
+    #[tokio::test]
+    async fn the_cache_holds_at_most_max_entries() {
+        let server = server().await;
+        let verifier = builder(&server)
+            .verified_token_cache_max_entries(10)
+            .build()
+            .unwrap();
+        for _ in 0..60 {
+            let token = server.token().alg(SigningAlg::EdDsa).sign();
+            verifier.verify(&token).await.unwrap();
+        }
+        let count = cached(&verifier).await;
+        assert!(count <= 10, "{count} entries");
+    }
+
+    #[tokio::test]
+    async fn the_cache_can_be_turned_off_or_cleared() {
+        let server = server().await;
+        let token = server.token().sign();
+        for off in [
+            builder(&server).verified_token_cache(false),
+            builder(&server).verified_token_cache_ttl(Duration::ZERO),
+            builder(&server).verified_token_cache_max_entries(0),
+        ] {
+            let verifier = off.build().unwrap();
+            assert!(verifier.inner.verified.is_none());
+            verifier.verify(&token).await.unwrap();
+            verifier.verify(&token).await.unwrap();
+            assert_eq!(verifier.cached_verifications(), 0);
+        }
+        let verifier = builder(&server).build().unwrap();
+        verifier.verify(&token).await.unwrap();
+        assert_eq!(cached(&verifier).await, 1);
+        verifier.clear_cached_verifications();
+        assert_eq!(cached(&verifier).await, 0);
+        verifier.verify(&token).await.unwrap();
     }
 }

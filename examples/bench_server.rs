@@ -1,0 +1,126 @@
+//! The benchmark server of `benches/load/run.sh` and `benches/load/memory.sh` (not an example
+//! to copy): the `whoami` example's axum app, unchanged (same configuration variables, same
+//! guarded `/mcp` route with the example's whole guard: bearer authentication, session
+//! binding and per-tool scopes), plus two twins of that route serving the same rmcp `whoami`
+//! service:
+//!
+//! - `/mcp-bearer`: behind the bearer guard alone (`BearerAuthLayer`), the layout of a server
+//!   that needs no per-tool scopes;
+//! - `/mcp-noauth`: without any guard; a fixed `AuthInfo` stands in for the verified one, so
+//!   the tool does the same work. Comparing the routes gives the cost of authentication.
+//!
+//! Build it with `cargo build --release --example bench_server`. Configure it like the whoami
+//! example (`PORT`, `MCP_AUTH_ISSUER`, `MCP_AUTH_RESOURCE`, `MCP_AUTH_REQUIRED_SCOPES`, ...).
+//! One more variable, for the memory measurement: `BENCH_VERIFIED_TOKEN_CACHE=<entries>` sizes
+//! the JWT verifier's verified-token cache (default 1 000; 0 turns it off). SIGTERM or Ctrl-C
+//! stops it gracefully.
+
+#[path = "common/mod.rs"]
+mod common;
+
+use std::process::ExitCode;
+
+use axum::body::Body;
+use http::Request;
+use mcp_auth::AuthInfo;
+use serde_json::json;
+use tower::Layer;
+use tower::util::MapRequestLayer;
+
+/// The route serving the same MCP service without authentication.
+const UNGUARDED_PATH: &str = "/mcp-noauth";
+/// The route serving the same MCP service behind the bearer guard alone.
+const BEARER_ONLY_PATH: &str = "/mcp-bearer";
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let (listener, mut setup) = match common::start("axum", 3001).await {
+        Ok(started) => started,
+        Err(code) => return code,
+    };
+    if let Ok(entries) = std::env::var("BENCH_VERIFIED_TOKEN_CACHE") {
+        match resize_token_cache(&mut setup, &entries) {
+            Ok(()) => println!("  verified-token cache {entries} entries"),
+            Err(problem) => {
+                eprintln!("error: BENCH_VERIFIED_TOKEN_CACHE: {problem}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let identity = stand_in_identity(&setup);
+    let unguarded = MapRequestLayer::new(move |mut request: Request<Body>| {
+        request.extensions_mut().insert(identity.clone());
+        request
+    })
+    .layer(setup.mcp_service());
+    let bearer_only = setup.guard.layer().layer(setup.mcp_service());
+    let app = common::apps::axum_app(&setup)
+        .route_service(UNGUARDED_PATH, unguarded)
+        .route_service(BEARER_ONLY_PATH, bearer_only);
+    let here = setup.local_addr;
+    println!("  unguarded twin      http://{here}{UNGUARDED_PATH}");
+    println!("  bearer-only twin    http://{here}{BEARER_ONLY_PATH}");
+    match axum::serve(listener, app)
+        .with_graceful_shutdown(common::shutdown_signal())
+        .await
+    {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: the server stopped: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Replaces the example's JWT guard by the same guard whose verifier keeps at most `entries`
+/// verified tokens.
+fn resize_token_cache(setup: &mut common::setup::Setup, entries: &str) -> Result<(), String> {
+    let entries: u64 = entries
+        .parse()
+        .map_err(|e| format!("{entries:?} is not a number of entries: {e}"))?;
+    if setup.config.verifier != common::config::VerifierKind::Jwt {
+        return Err("only the JWT verifier has a verified-token cache".into());
+    }
+    let mut guard = setup
+        .auth
+        .bearer_auth_jwt_with(setup.resource.as_str(), |jwt| {
+            jwt.verified_token_cache_max_entries(entries)
+        })
+        .map_err(|e| e.to_string())?
+        .required_scopes(setup.config.required_scopes.clone())
+        .show_error_details(true);
+    if !setup.config.audience.is_empty() {
+        guard = guard.audience(setup.config.audience.clone());
+    }
+    setup.guard = guard;
+    Ok(())
+}
+
+/// What the guard would hand the tool for a typical token: subject, client, scopes, audience
+/// and the identity claims the load script's token carries.
+fn stand_in_identity(setup: &common::setup::Setup) -> AuthInfo {
+    let scopes = if setup.config.required_scopes.is_empty() {
+        vec!["read".to_owned(), "write".to_owned()]
+    } else {
+        setup.config.required_scopes.clone()
+    };
+    let claims = json!({
+        "iss": setup.issuer,
+        "sub": "alice",
+        "aud": setup.resource,
+        "client_id": "test-client",
+        "scope": scopes.join(" "),
+        "exp": 4_102_444_800_i64,
+        "name": "Alice Example",
+        "email": "alice@example.com",
+        "username": "alice",
+    });
+    let claims = match claims {
+        serde_json::Value::Object(claims) => claims,
+        _ => serde_json::Map::new(),
+    };
+    match AuthInfo::from_claims("stand-in", claims) {
+        Ok(info) => info,
+        Err(_) => AuthInfo::new("stand-in", setup.issuer.clone()).with_subject("alice"),
+    }
+}

@@ -1,0 +1,182 @@
+//! [`McpGuard`]: the bearer guard plus MCP-aware authorization (per-operation scopes, sessions
+//! bound to the caller), stacked in the one order that is safe, as one tower layer.
+
+use std::fmt;
+
+use tower_layer::Layer;
+
+use super::bearer::{BearerAuthLayer, BearerAuthService};
+use super::operation_scopes::{OperationScopes, OperationScopesLayer, OperationScopesService};
+use super::session::{SessionBinding, SessionBindingLayer, SessionBindingService};
+use crate::bearer::BearerAuth;
+
+/// The service an [`McpGuardLayer`] makes: authentication, then session binding, then the
+/// per-operation scope check, then `S`.
+pub type McpGuardService<S> = BearerAuthService<SessionBindingService<OperationScopesService<S>>>;
+
+impl BearerAuth {
+    /// This guard plus a per-operation scope policy (step-up challenges): see
+    /// [`OperationScopes`]. Sessions are bound to their caller too (the [`McpGuard`]
+    /// default).
+    ///
+    /// `guard.with_operation_scopes(policy).layer()` replaces `guard.layer()`.
+    pub fn with_operation_scopes(&self, policy: OperationScopes) -> McpGuard {
+        McpGuard::new(self.clone()).with_operation_scopes(policy)
+    }
+
+    /// This guard plus session binding with `settings`: see [`SessionBinding`].
+    pub fn with_session_binding(&self, settings: SessionBinding) -> McpGuard {
+        McpGuard::new(self.clone()).with_session_binding(settings)
+    }
+}
+
+/// The bearer guard of an MCP endpoint together with its MCP-aware checks, mounted as one
+/// tower layer so they always run in the right order:
+///
+/// 1. [`BearerAuthLayer`]: every request is authenticated (401/400/403 as usual); nothing
+///    below runs for a request that fails, and no body is read;
+/// 2. [`SessionBindingLayer`]: a `Mcp-Session-Id` is only honoured for the caller that created
+///    the session (403 otherwise, 404 for unknown ids). **On by default**, with
+///    [`SessionBinding::default`]; it has no effect on servers that do not issue sessions
+///    (stateless Streamable HTTP, MCP 2026-07-28);
+/// 3. [`OperationScopesLayer`]: the operation's scopes (403 `insufficient_scope` step-up
+///    challenge). Empty by default: no body is read, and tool handlers still get
+///    [`GrantedScopes`](super::GrantedScopes).
+///
+/// Get one from [`BearerAuth::with_operation_scopes`] or [`BearerAuth::with_session_binding`]
+/// (or [`McpGuard::new`]); [`layer`](Self::layer) gives the tower layer. The inner service
+/// receives `Request<Either<ReqBody, Full<Bytes>>>` (see [`OperationScopesLayer`]), which rmcp's
+/// `StreamableHttpService` and axum routers accept.
+///
+/// ```
+/// use mcp_auth::tower::{ChallengeScopes, OperationScopes, SessionBinding};
+/// use mcp_auth::{AuthServer, AuthServerType, McpAuth, ProtectedResource};
+/// use std::time::Duration;
+///
+/// let auth = McpAuth::builder()
+///     .protected_resource(
+///         ProtectedResource::new("https://api.example.com/mcp")
+///             .authorization_server(AuthServer::discover("https://auth.example.com", AuthServerType::Oidc))
+///             .scopes_supported(["files:read"]),
+///     )
+///     .build()?;
+/// let guard = auth.bearer_auth_jwt("https://api.example.com/mcp")?.required_scopes(["files:read"]);
+/// let layer = guard
+///     .with_operation_scopes(
+///         OperationScopes::new()
+///             .tool("delete_file", ["files:write"])
+///             .challenge_scopes(ChallengeScopes::Required),
+///     )
+///     .with_session_binding(SessionBinding::new().idle_timeout(Duration::from_secs(900)))
+///     .layer();
+/// // axum: Router::new().route_service("/mcp", layer.layer(streamable_http_service))
+/// # let _ = layer;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+#[must_use]
+pub struct McpGuard {
+    guard: BearerAuth,
+    policy: OperationScopes,
+    sessions: Option<SessionBinding>,
+}
+
+impl fmt::Debug for McpGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("McpGuard")
+            .field("guard", &self.guard)
+            .field("policy", &self.policy)
+            .field("sessions", &self.sessions)
+            .finish()
+    }
+}
+
+impl McpGuard {
+    /// `guard` with session binding on (defaults) and an empty scope policy.
+    pub fn new(guard: BearerAuth) -> Self {
+        Self {
+            guard,
+            policy: OperationScopes::new(),
+            sessions: Some(SessionBinding::default()),
+        }
+    }
+
+    /// Sets the per-operation scope policy (replacing the previous one).
+    pub fn with_operation_scopes(mut self, policy: OperationScopes) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Binds sessions with `settings` (replacing the previous ones).
+    pub fn with_session_binding(mut self, settings: SessionBinding) -> Self {
+        self.sessions = Some(settings);
+        self
+    }
+
+    /// Turns session binding off: session ids are passed on without any check (they are
+    /// still never a credential: every request is authenticated).
+    pub fn without_session_binding(mut self) -> Self {
+        self.sessions = None;
+        self
+    }
+
+    /// The bearer guard.
+    pub fn guard(&self) -> &BearerAuth {
+        &self.guard
+    }
+
+    /// The tower layer. Each call makes a new set of remembered sessions; clones of one
+    /// layer (and the services it makes) share theirs.
+    pub fn layer(&self) -> McpGuardLayer {
+        let sessions = match &self.sessions {
+            Some(settings) => SessionBindingLayer::new(self.guard.clone(), settings.clone()),
+            None => SessionBindingLayer::disabled(self.guard.clone()),
+        };
+        McpGuardLayer {
+            bearer: self.guard.layer(),
+            sessions,
+            scopes: OperationScopesLayer::new(self.guard.clone(), self.policy.clone()),
+        }
+    }
+
+    /// Only the MCP-aware checks (session binding, then the per-operation scopes), for stacks
+    /// whose own middleware authenticates with this guard and puts the verified
+    /// [`AuthInfo`](crate::AuthInfo) into the `http::Request` extensions before the MCP
+    /// service (for example actix-web, whose middleware cannot wrap a tower service: the
+    /// handler bridges each request to the tower service, AuthInfo included). Requests that
+    /// reach it without an `AuthInfo` are answered 500. Prefer [`layer`](Self::layer)
+    /// wherever tower middleware can do the authentication.
+    pub fn checks_layer(&self) -> McpChecksLayer {
+        self.layer().into_checks()
+    }
+}
+
+/// The MCP-aware checks of an [`McpGuard`] without the authentication in front: session
+/// binding, then the per-operation scopes. See [`McpGuard::checks_layer`].
+pub type McpChecksLayer = tower_layer::Stack<OperationScopesLayer, SessionBindingLayer>;
+
+/// The service an [`McpChecksLayer`] makes.
+pub type McpChecksService<S> = SessionBindingService<OperationScopesService<S>>;
+
+/// The tower layer of an [`McpGuard`]: makes [`McpGuardService`]s.
+#[derive(Clone, Debug)]
+pub struct McpGuardLayer {
+    bearer: BearerAuthLayer,
+    sessions: SessionBindingLayer,
+    scopes: OperationScopesLayer,
+}
+
+impl McpGuardLayer {
+    fn into_checks(self) -> McpChecksLayer {
+        tower_layer::Stack::new(self.scopes, self.sessions)
+    }
+}
+
+impl<S> Layer<S> for McpGuardLayer {
+    type Service = McpGuardService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        self.bearer
+            .layer(self.sessions.layer(self.scopes.layer(inner)))
+    }
+}

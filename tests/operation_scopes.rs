@@ -1,0 +1,501 @@
+//! Per-operation scopes with step-up challenges over real HTTP: an rmcp `StreamableHttpService`
+//! behind `guard.with_operation_scopes(policy).layer()`, tokens from the test authorization
+//! server, in rmcp's stateless (JSON) and legacy-session (SSE) modes.
+#![cfg(feature = "test-util")]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use mcp_auth::bearer::BearerChallenge;
+use mcp_auth::testing::TestAuthServer;
+use mcp_auth::tower::{ChallengeScopes, GrantedScopes, OperationScopes};
+use mcp_auth::{AuthInfo, AuthServer, AuthServerType, McpAuth, ProtectedResource};
+use reqwest::StatusCode;
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::{CallToolResult, ContentBlock};
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use rmcp::{ServerHandler, tool, tool_handler, tool_router};
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+use tower::Layer;
+
+#[derive(Clone)]
+struct Tools {
+    /// How many tool bodies ran.
+    ran: Arc<AtomicUsize>,
+}
+
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+struct Path {
+    path: String,
+}
+
+#[tool_router]
+impl Tools {
+    #[tool(description = "needs only the base scope")]
+    async fn public(&self, auth: AuthInfo) -> String {
+        self.ran.fetch_add(1, Ordering::SeqCst);
+        format!("public for {}", auth.subject.unwrap_or_default())
+    }
+
+    #[tool(description = "needs the admin scope (policy)")]
+    async fn admin_report(&self, auth: AuthInfo) -> String {
+        self.ran.fetch_add(1, Ordering::SeqCst);
+        format!(
+            "report for {} with {}",
+            auth.subject.unwrap_or_default(),
+            auth.scopes.join(" ")
+        )
+    }
+
+    #[tool(description = "needs files:write (policy); files:admin implies it")]
+    async fn files_delete(&self) -> String {
+        self.ran.fetch_add(1, Ordering::SeqCst);
+        "deleted".to_owned()
+    }
+
+    #[tool(description = "system paths need files:admin, checked in the handler")]
+    async fn maybe_delete(
+        &self,
+        scopes: GrantedScopes,
+        Parameters(args): Parameters<Path>,
+    ) -> CallToolResult {
+        self.ran.fetch_add(1, Ordering::SeqCst);
+        if args.path.starts_with("/system/")
+            && let Err(missing) = scopes.require(["files:admin"])
+        {
+            return CallToolResult::error(vec![ContentBlock::text(missing.to_string())]);
+        }
+        CallToolResult::success(vec![ContentBlock::text(format!("deleted {}", args.path))])
+    }
+}
+
+#[tool_handler]
+impl ServerHandler for Tools {}
+
+struct Mcp {
+    url: String,
+    metadata_url: String,
+    issuer: TestAuthServer,
+    ran: Arc<AtomicUsize>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for Mcp {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Mcp {
+    /// A token for `subject` for this resource, with `scope`.
+    fn token(&self, subject: &str, scope: &str) -> String {
+        self.issuer
+            .token()
+            .subject(subject)
+            .audience(self.url.clone())
+            .scope(scope)
+            .sign()
+    }
+
+    fn ran(&self) -> usize {
+        self.ran.load(Ordering::SeqCst)
+    }
+}
+
+fn policy() -> OperationScopes {
+    OperationScopes::new()
+        .tool("admin_report", ["admin"])
+        .tool("files_delete", ["files:write"])
+        .method("tools/list", ["list"])
+}
+
+/// Serves `Tools` at `/mcp` with axum behind the guard (base scope `read`, `files:admin`
+/// implying `files:write`) and `policy`.
+async fn serve(config: StreamableHttpServerConfig, policy: OperationScopes) -> Mcp {
+    let issuer = TestAuthServer::start().await.expect("authorization server");
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let resource = format!("http://localhost:{port}/mcp");
+    let auth = McpAuth::builder()
+        .protected_resource(
+            ProtectedResource::new(resource.clone())
+                .authorization_server(AuthServer::discover(issuer.issuer(), AuthServerType::OAuth)),
+        )
+        .build()
+        .expect("McpAuth");
+    let guard = auth
+        .bearer_auth_jwt(resource.as_str())
+        .expect("guard")
+        .required_scopes(["read"])
+        .scope_implies("files:admin", ["files:write"]);
+    let ran = Arc::new(AtomicUsize::new(0));
+    let tools = Tools { ran: ran.clone() };
+    let mcp: StreamableHttpService<Tools, LocalSessionManager> =
+        StreamableHttpService::new(move || Ok(tools.clone()), Default::default(), config);
+    let app = axum::Router::new().route_service(
+        "/mcp",
+        guard.with_operation_scopes(policy).layer().layer(mcp),
+    );
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Mcp {
+        metadata_url: format!("http://localhost:{port}/.well-known/oauth-protected-resource/mcp"),
+        url: resource,
+        issuer,
+        ran,
+        task,
+    }
+}
+
+fn stateless() -> StreamableHttpServerConfig {
+    StreamableHttpServerConfig::default()
+        .with_legacy_session_mode(false)
+        .with_json_response(true)
+}
+
+fn sessions() -> StreamableHttpServerConfig {
+    StreamableHttpServerConfig::default().with_sse_keep_alive(None)
+}
+
+struct Reply {
+    status: StatusCode,
+    session: Option<String>,
+    www_authenticate: Option<String>,
+    body: String,
+}
+
+impl Reply {
+    /// The JSON body, or the last JSON-RPC message of an SSE stream.
+    fn json(&self) -> Value {
+        if let Ok(value) = serde_json::from_str(&self.body) {
+            return value;
+        }
+        self.body
+            .lines()
+            .filter_map(|line| line.strip_prefix("data:"))
+            .filter_map(|data| serde_json::from_str(data.trim()).ok())
+            .next_back()
+            .unwrap_or_else(|| panic!("no JSON in {:?}", self.body))
+    }
+
+    fn text(&self) -> String {
+        let message = self.json();
+        message["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no text result: {message}"))
+            .to_owned()
+    }
+
+    fn challenge(&self) -> BearerChallenge {
+        BearerChallenge::parse(self.www_authenticate.as_deref().expect("WWW-Authenticate"))
+            .expect("a Bearer challenge")
+    }
+}
+
+async fn post_raw(url: &str, token: Option<&str>, session: Option<&str>, body: Vec<u8>) -> Reply {
+    let mut request = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2025-06-18")
+        .body(body);
+    if let Some(token) = token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    if let Some(session) = session {
+        request = request.header("mcp-session-id", session);
+    }
+    let response = request.send().await.expect("request");
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    Reply {
+        status: response.status(),
+        session: header("mcp-session-id"),
+        www_authenticate: header("www-authenticate"),
+        body: response.text().await.expect("body"),
+    }
+}
+
+async fn post(url: &str, token: Option<&str>, session: Option<&str>, body: Value) -> Reply {
+    post_raw(url, token, session, body.to_string().into_bytes()).await
+}
+
+fn initialize() -> Value {
+    json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}})
+}
+
+fn initialized() -> Value {
+    json!({"jsonrpc": "2.0", "method": "notifications/initialized"})
+}
+
+fn call(id: u64, tool: &str, arguments: Value) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": tool, "arguments": arguments}})
+}
+
+#[tokio::test]
+async fn tool_needing_an_extra_scope_gets_403_step_up_challenge_then_succeeds_with_a_new_token() {
+    let mcp = serve(stateless(), policy()).await;
+    let base = mcp.token("alice", "read");
+
+    let reply = post(&mcp.url, Some(&base), None, call(1, "public", json!({}))).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.text(), "public for alice");
+    assert_eq!(mcp.ran(), 1);
+
+    let refused = post(
+        &mcp.url,
+        Some(&base),
+        None,
+        call(2, "admin_report", json!({})),
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+    assert_eq!(mcp.ran(), 1, "the tool never ran");
+    let challenge = refused.challenge();
+    assert_eq!(challenge.error.as_deref(), Some("insufficient_scope"));
+    assert_eq!(challenge.scope, ["read", "admin"]);
+    assert_eq!(
+        challenge.resource_metadata.as_deref(),
+        Some(mcp.metadata_url.as_str())
+    );
+    let body = refused.json();
+    assert_eq!(body["error"], "insufficient_scope");
+    assert_eq!(body["missing_scopes"], json!(["admin"]));
+
+    // Step-up: a token with the challenged scopes.
+    let stepped_up = mcp.token("alice", &challenge.scope.join(" "));
+    let reply = post(
+        &mcp.url,
+        Some(&stepped_up),
+        None,
+        call(3, "admin_report", json!({})),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.text(), "report for alice with read admin");
+}
+
+#[tokio::test]
+async fn challenge_scope_follows_the_configured_strategy_and_is_stable() {
+    for (strategy, expected) in [
+        (
+            ChallengeScopes::RequiredAndGranted,
+            vec!["read", "admin", "files:write"],
+        ),
+        (ChallengeScopes::Required, vec!["read", "admin"]),
+    ] {
+        let mcp = serve(stateless(), policy().challenge_scopes(strategy)).await;
+        // `files:write` is named by the policy (relevant), `openid` is not.
+        let token = mcp.token("alice", "openid read files:write");
+        for id in 0..2 {
+            let refused = post(
+                &mcp.url,
+                Some(&token),
+                None,
+                call(id, "admin_report", json!({})),
+            )
+            .await;
+            assert_eq!(refused.status, StatusCode::FORBIDDEN);
+            assert_eq!(refused.challenge().scope, expected, "{strategy:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn scope_hierarchy_satisfies_a_tool_scope() {
+    let mcp = serve(stateless(), policy()).await;
+    let reply = post(
+        &mcp.url,
+        Some(&mcp.token("alice", "read files:admin")),
+        None,
+        call(1, "files_delete", json!({})),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.text(), "deleted");
+    let refused = post(
+        &mcp.url,
+        Some(&mcp.token("alice", "read")),
+        None,
+        call(2, "files_delete", json!({})),
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert_eq!(refused.challenge().scope, ["read", "files:write"]);
+}
+
+#[tokio::test]
+async fn method_scopes_apply_to_any_json_rpc_method() {
+    let mcp = serve(stateless(), policy()).await;
+    let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"});
+    let refused = post(
+        &mcp.url,
+        Some(&mcp.token("alice", "read")),
+        None,
+        list.clone(),
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert_eq!(refused.challenge().scope, ["read", "list"]);
+    let reply = post(&mcp.url, Some(&mcp.token("alice", "read list")), None, list).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let tools = reply.json()["result"]["tools"]
+        .as_array()
+        .expect("tools")
+        .len();
+    assert_eq!(tools, 4);
+}
+
+#[tokio::test]
+async fn handler_checks_argument_dependent_scopes_through_granted_scopes() {
+    let mcp = serve(stateless(), policy()).await;
+    let token = mcp.token("alice", "read");
+    let ok = post(
+        &mcp.url,
+        Some(&token),
+        None,
+        call(1, "maybe_delete", json!({"path": "/tmp/a"})),
+    )
+    .await;
+    assert_eq!(ok.text(), "deleted /tmp/a");
+    let denied = post(
+        &mcp.url,
+        Some(&token),
+        None,
+        call(2, "maybe_delete", json!({"path": "/system/a"})),
+    )
+    .await;
+    // A tool error inside a 200: the HTTP answer is no longer the tool's to choose.
+    assert_eq!(denied.status, StatusCode::OK);
+    let result = &denied.json()["result"];
+    assert_eq!(result["isError"], true, "{result}");
+    assert!(
+        result["content"][0]["text"]
+            .as_str()
+            .expect("text")
+            .contains("`files:admin`")
+    );
+    // The hierarchy counts in the handler too.
+    let admin = mcp.token("alice", "read files:admin");
+    let ok = post(
+        &mcp.url,
+        Some(&admin),
+        None,
+        call(3, "maybe_delete", json!({"path": "/system/a"})),
+    )
+    .await;
+    assert_eq!(ok.text(), "deleted /system/a");
+}
+
+#[tokio::test]
+async fn request_failing_authentication_gets_401_and_its_body_is_never_read() {
+    let mcp = serve(stateless(), policy().max_body_bytes(1024)).await;
+    // Far over the cap: a read body would be 413; an unread one gives the guard's 401.
+    let mut huge = call(1, "admin_report", json!({})).to_string().into_bytes();
+    huge.extend(std::iter::repeat_n(b' ', 2 * 1024 * 1024));
+    let reply = post_raw(&mcp.url, None, None, huge.clone()).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    let invalid = post_raw(&mcp.url, Some("not-a-jwt"), None, huge).await;
+    assert_eq!(invalid.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(invalid.challenge().error.as_deref(), Some("invalid_token"));
+    // Missing the base scope: the guard's own 403, naming the base scope only.
+    let no_base = post(
+        &mcp.url,
+        Some(&mcp.token("alice", "admin")),
+        None,
+        call(2, "admin_report", json!({})),
+    )
+    .await;
+    assert_eq!(no_base.status, StatusCode::FORBIDDEN);
+    assert_eq!(no_base.challenge().scope, ["read"]);
+    assert_eq!(mcp.ran(), 0);
+}
+
+#[tokio::test]
+async fn body_over_the_cap_gets_413() {
+    let mcp = serve(stateless(), policy().max_body_bytes(1024)).await;
+    let mut big = call(1, "public", json!({})).to_string().into_bytes();
+    big.extend(std::iter::repeat_n(b' ', 4096));
+    let reply = post_raw(&mcp.url, Some(&mcp.token("alice", "read")), None, big).await;
+    assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(reply.json()["error"], "request_too_large");
+    assert_eq!(mcp.ran(), 0);
+}
+
+#[tokio::test]
+async fn non_json_body_and_unknown_tools_reach_rmcp_which_answers_them() {
+    let mcp = serve(stateless(), policy()).await;
+    let token = mcp.token("alice", "read");
+    let garbage = post_raw(&mcp.url, Some(&token), None, b"{not json".to_vec()).await;
+    // rmcp's own parse-error answer, not one of ours.
+    assert_ne!(garbage.status, StatusCode::FORBIDDEN);
+    assert_ne!(garbage.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(garbage.www_authenticate.is_none());
+    let unknown = post(
+        &mcp.url,
+        Some(&token),
+        None,
+        call(1, "no_such_tool", json!({})),
+    )
+    .await;
+    assert_eq!(unknown.status, StatusCode::OK);
+    assert!(unknown.json()["error"].is_object(), "{}", unknown.body);
+}
+
+#[tokio::test]
+async fn batch_with_a_forbidden_call_is_refused_before_rmcp() {
+    let mcp = serve(stateless(), policy()).await;
+    let batch = json!([
+        call(1, "public", json!({})),
+        call(2, "admin_report", json!({}))
+    ]);
+    let reply = post(&mcp.url, Some(&mcp.token("alice", "read")), None, batch).await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    assert_eq!(reply.challenge().scope, ["read", "admin"]);
+    assert_eq!(mcp.ran(), 0);
+}
+
+#[tokio::test]
+async fn step_up_keeps_the_session_in_legacy_session_mode() {
+    let mcp = serve(sessions(), policy()).await;
+    let base = mcp.token("alice", "read");
+    let init = post(&mcp.url, Some(&base), None, initialize()).await;
+    assert_eq!(init.status, StatusCode::OK, "{}", init.body);
+    let session = init.session.expect("a session id");
+    let ack = post(&mcp.url, Some(&base), Some(&session), initialized()).await;
+    assert_eq!(ack.status, StatusCode::ACCEPTED);
+
+    let refused = post(
+        &mcp.url,
+        Some(&base),
+        Some(&session),
+        call(2, "admin_report", json!({})),
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert_eq!(refused.challenge().scope, ["read", "admin"]);
+
+    // Same user, same client, more scopes: the session is still theirs.
+    let stepped_up = mcp.token("alice", "read admin");
+    let reply = post(
+        &mcp.url,
+        Some(&stepped_up),
+        Some(&session),
+        call(3, "admin_report", json!({})),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.text(), "report for alice with read admin");
+}

@@ -1,0 +1,374 @@
+//! Sessions bound to their caller over real HTTP: rmcp's `StreamableHttpService` in legacy
+//! session mode behind `McpGuard` (session binding is on by default), tokens from the test
+//! authorization server.
+#![cfg(feature = "test-util")]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use mcp_auth::testing::TestAuthServer;
+use mcp_auth::tower::{McpGuard, SessionBinding};
+use mcp_auth::{AuthInfo, AuthServer, AuthServerType, McpAuth, ProtectedResource};
+use reqwest::StatusCode;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use rmcp::{ServerHandler, tool, tool_handler, tool_router};
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+use tower::Layer;
+
+#[derive(Clone)]
+struct Tools {
+    ran: Arc<AtomicUsize>,
+}
+
+#[tool_router]
+impl Tools {
+    #[tool(description = "the caller's subject")]
+    async fn subject(&self, auth: AuthInfo) -> String {
+        self.ran.fetch_add(1, Ordering::SeqCst);
+        auth.subject.unwrap_or_default()
+    }
+}
+
+#[tool_handler]
+impl ServerHandler for Tools {}
+
+struct Mcp {
+    url: String,
+    issuer: TestAuthServer,
+    ran: Arc<AtomicUsize>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for Mcp {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Mcp {
+    fn token(&self, subject: &str) -> String {
+        self.issuer
+            .token()
+            .subject(subject)
+            .audience(self.url.clone())
+            .sign()
+    }
+
+    fn ran(&self) -> usize {
+        self.ran.load(Ordering::SeqCst)
+    }
+}
+
+/// Serves `Tools` at `/mcp` behind `configure(McpGuard::new(guard))`.
+async fn serve(config: StreamableHttpServerConfig, configure: fn(McpGuard) -> McpGuard) -> Mcp {
+    let issuer = TestAuthServer::start().await.expect("authorization server");
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let resource = format!("http://localhost:{port}/mcp");
+    let auth = McpAuth::builder()
+        .protected_resource(
+            ProtectedResource::new(resource.clone())
+                .authorization_server(AuthServer::discover(issuer.issuer(), AuthServerType::OAuth)),
+        )
+        .build()
+        .expect("McpAuth");
+    let guard = auth.bearer_auth_jwt(resource.as_str()).expect("guard");
+    let ran = Arc::new(AtomicUsize::new(0));
+    let tools = Tools { ran: ran.clone() };
+    let mcp: StreamableHttpService<Tools, LocalSessionManager> =
+        StreamableHttpService::new(move || Ok(tools.clone()), Default::default(), config);
+    let layer = configure(McpGuard::new(guard)).layer();
+    let app = axum::Router::new().route_service("/mcp", layer.layer(mcp));
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Mcp {
+        url: resource,
+        issuer,
+        ran,
+        task,
+    }
+}
+
+fn sessions() -> StreamableHttpServerConfig {
+    StreamableHttpServerConfig::default().with_sse_keep_alive(None)
+}
+
+fn defaults(guard: McpGuard) -> McpGuard {
+    guard
+}
+
+struct Reply {
+    status: StatusCode,
+    session: Option<String>,
+    www_authenticate: Option<String>,
+    body: String,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        if let Ok(value) = serde_json::from_str(&self.body) {
+            return value;
+        }
+        self.body
+            .lines()
+            .filter_map(|line| line.strip_prefix("data:"))
+            .filter_map(|data| serde_json::from_str(data.trim()).ok())
+            .next_back()
+            .unwrap_or_else(|| panic!("no JSON in {:?}", self.body))
+    }
+
+    fn text(&self) -> String {
+        let message = self.json();
+        message["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no text result: {message}"))
+            .to_owned()
+    }
+}
+
+async fn send(
+    method: reqwest::Method,
+    url: &str,
+    token: Option<&str>,
+    session: Option<&str>,
+    body: Option<Value>,
+) -> Reply {
+    let mut request = reqwest::Client::new()
+        .request(method, url)
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2025-06-18");
+    if let Some(body) = body {
+        request = request
+            .header("content-type", "application/json")
+            .body(body.to_string());
+    }
+    if let Some(token) = token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    if let Some(session) = session {
+        request = request.header("mcp-session-id", session);
+    }
+    let response = request.send().await.expect("request");
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    Reply {
+        status: response.status(),
+        session: header("mcp-session-id"),
+        www_authenticate: header("www-authenticate"),
+        body: response.text().await.expect("body"),
+    }
+}
+
+async fn post(url: &str, token: Option<&str>, session: Option<&str>, body: Value) -> Reply {
+    send(reqwest::Method::POST, url, token, session, Some(body)).await
+}
+
+fn initialize() -> Value {
+    json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}})
+}
+
+fn call(id: u64) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": "subject", "arguments": {}}})
+}
+
+/// initialize + notifications/initialized as `token`; the session id.
+async fn open_session(mcp: &Mcp, token: &str) -> String {
+    let init = post(&mcp.url, Some(token), None, initialize()).await;
+    assert_eq!(init.status, StatusCode::OK, "{}", init.body);
+    let session = init.session.expect("legacy mode gives a session id");
+    let ack = post(
+        &mcp.url,
+        Some(token),
+        Some(&session),
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+    )
+    .await;
+    assert_eq!(ack.status, StatusCode::ACCEPTED);
+    session
+}
+
+#[tokio::test]
+async fn bob_with_alices_session_gets_403_no_token_gets_401_alice_continues() {
+    let mcp = serve(sessions(), defaults).await;
+    let alice = mcp.token("alice");
+    let session = open_session(&mcp, &alice).await;
+    let reply = post(&mcp.url, Some(&alice), Some(&session), call(2)).await;
+    assert_eq!(reply.text(), "alice");
+    assert_eq!(mcp.ran(), 1);
+
+    // Bob, with his own valid token, in alice's session.
+    let bob = post(&mcp.url, Some(&mcp.token("bob")), Some(&session), call(3)).await;
+    assert_eq!(bob.status, StatusCode::FORBIDDEN, "{}", bob.body);
+    assert!(
+        bob.www_authenticate.is_none(),
+        "not a scope problem: no challenge"
+    );
+    let body = bob.json();
+    assert_eq!(body["error"], "session_forbidden");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .expect("description")
+            .contains("another user"),
+        "{body}"
+    );
+    assert_eq!(mcp.ran(), 1, "bob's call never reached the tool");
+
+    // No token at all: the normal 401; the session id is not a credential.
+    let anonymous = post(&mcp.url, None, Some(&session), call(4)).await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+    assert!(
+        anonymous
+            .www_authenticate
+            .as_deref()
+            .expect("challenge")
+            .contains("resource_metadata="),
+        "{:?}",
+        anonymous.www_authenticate
+    );
+    let forged = post(&mcp.url, Some("forged"), Some(&session), call(5)).await;
+    assert_eq!(forged.status, StatusCode::UNAUTHORIZED);
+
+    // Alice carries on in her session.
+    let reply = post(&mcp.url, Some(&alice), Some(&session), call(6)).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.text(), "alice");
+    assert_eq!(mcp.ran(), 2);
+}
+
+#[tokio::test]
+async fn a_new_token_for_the_same_user_and_client_keeps_the_session() {
+    let mcp = serve(sessions(), defaults).await;
+    let session = open_session(&mcp, &mcp.token("alice")).await;
+    let refreshed = mcp.token("alice");
+    let reply = post(&mcp.url, Some(&refreshed), Some(&session), call(2)).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    // Same user through another client: refused.
+    let other_client = mcp
+        .issuer
+        .token()
+        .subject("alice")
+        .client_id("another-client")
+        .audience(mcp.url.clone())
+        .sign();
+    let reply = post(&mcp.url, Some(&other_client), Some(&session), call(3)).await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn get_stream_and_delete_are_bound_too_and_delete_forgets_the_session() {
+    let mcp = serve(sessions(), defaults).await;
+    let alice = mcp.token("alice");
+    let bob = mcp.token("bob");
+    let session = open_session(&mcp, &alice).await;
+
+    let bob_get = send(
+        reqwest::Method::GET,
+        &mcp.url,
+        Some(&bob),
+        Some(&session),
+        None,
+    )
+    .await;
+    assert_eq!(bob_get.status, StatusCode::FORBIDDEN);
+    let bob_delete = send(
+        reqwest::Method::DELETE,
+        &mcp.url,
+        Some(&bob),
+        Some(&session),
+        None,
+    )
+    .await;
+    assert_eq!(bob_delete.status, StatusCode::FORBIDDEN);
+    // Alice's session survived bob's DELETE.
+    assert_eq!(
+        post(&mcp.url, Some(&alice), Some(&session), call(2))
+            .await
+            .status,
+        StatusCode::OK
+    );
+
+    let delete = send(
+        reqwest::Method::DELETE,
+        &mcp.url,
+        Some(&alice),
+        Some(&session),
+        None,
+    )
+    .await;
+    assert!(delete.status.is_success(), "{}", delete.status);
+    let after = post(&mcp.url, Some(&alice), Some(&session), call(3)).await;
+    assert_eq!(after.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn each_caller_has_their_own_sessions_and_made_up_ids_get_404() {
+    let mcp = serve(sessions(), defaults).await;
+    let alice = mcp.token("alice");
+    let bob = mcp.token("bob");
+    let alices = open_session(&mcp, &alice).await;
+    let bobs = open_session(&mcp, &bob).await;
+    assert_ne!(alices, bobs);
+    assert_eq!(
+        post(&mcp.url, Some(&bob), Some(&bobs), call(2))
+            .await
+            .text(),
+        "bob"
+    );
+    assert_eq!(
+        post(&mcp.url, Some(&alice), Some(&bobs), call(3))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    let made_up = post(&mcp.url, Some(&alice), Some("0123456789abcdef"), call(4)).await;
+    assert_eq!(made_up.status, StatusCode::NOT_FOUND);
+    assert_eq!(made_up.json()["error"], "session_not_found");
+}
+
+#[tokio::test]
+async fn without_session_binding_rmcp_serves_any_caller_in_any_session() {
+    // What the binding prevents: rmcp alone does not bind sessions to identities.
+    let mcp = serve(sessions(), McpGuard::without_session_binding).await;
+    let session = open_session(&mcp, &mcp.token("alice")).await;
+    let bob = post(&mcp.url, Some(&mcp.token("bob")), Some(&session), call(2)).await;
+    assert_eq!(bob.status, StatusCode::OK);
+    assert_eq!(bob.text(), "bob");
+    // Authentication still runs first.
+    assert_eq!(
+        post(&mcp.url, None, Some(&session), call(3)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn stateless_servers_are_unaffected() {
+    fn bounded(guard: McpGuard) -> McpGuard {
+        guard.with_session_binding(SessionBinding::new().max_sessions(1))
+    }
+    let mcp = serve(
+        StreamableHttpServerConfig::default()
+            .with_legacy_session_mode(false)
+            .with_json_response(true),
+        bounded,
+    )
+    .await;
+    for subject in ["alice", "bob", "carol"] {
+        let reply = post(&mcp.url, Some(&mcp.token(subject)), None, call(1)).await;
+        assert_eq!(reply.status, StatusCode::OK);
+        assert!(reply.session.is_none());
+        assert_eq!(reply.text(), subject);
+    }
+}
