@@ -21,6 +21,10 @@ use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 use tower::Layer;
 
+#[path = "support/mcp_client.rs"]
+mod mcp_client;
+use mcp_client::{Reply, initialize, initialized, post, post_raw};
+
 #[derive(Clone)]
 struct Tools {
     /// How many tool bodies ran.
@@ -163,83 +167,6 @@ fn sessions() -> StreamableHttpServerConfig {
     StreamableHttpServerConfig::default().with_sse_keep_alive(None)
 }
 
-struct Reply {
-    status: StatusCode,
-    session: Option<String>,
-    www_authenticate: Option<String>,
-    body: String,
-}
-
-impl Reply {
-    /// The JSON body, or the last JSON-RPC message of an SSE stream.
-    fn json(&self) -> Value {
-        if let Ok(value) = serde_json::from_str(&self.body) {
-            return value;
-        }
-        self.body
-            .lines()
-            .filter_map(|line| line.strip_prefix("data:"))
-            .filter_map(|data| serde_json::from_str(data.trim()).ok())
-            .next_back()
-            .unwrap_or_else(|| panic!("no JSON in {:?}", self.body))
-    }
-
-    fn text(&self) -> String {
-        let message = self.json();
-        message["result"]["content"][0]["text"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no text result: {message}"))
-            .to_owned()
-    }
-
-    fn challenge(&self) -> BearerChallenge {
-        BearerChallenge::parse(self.www_authenticate.as_deref().expect("WWW-Authenticate"))
-            .expect("a Bearer challenge")
-    }
-}
-
-async fn post_raw(url: &str, token: Option<&str>, session: Option<&str>, body: Vec<u8>) -> Reply {
-    let mut request = reqwest::Client::new()
-        .post(url)
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2025-06-18")
-        .body(body);
-    if let Some(token) = token {
-        request = request.header("authorization", format!("Bearer {token}"));
-    }
-    if let Some(session) = session {
-        request = request.header("mcp-session-id", session);
-    }
-    let response = request.send().await.expect("request");
-    let header = |name: &str| {
-        response
-            .headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
-    Reply {
-        status: response.status(),
-        session: header("mcp-session-id"),
-        www_authenticate: header("www-authenticate"),
-        body: response.text().await.expect("body"),
-    }
-}
-
-async fn post(url: &str, token: Option<&str>, session: Option<&str>, body: Value) -> Reply {
-    post_raw(url, token, session, body.to_string().into_bytes()).await
-}
-
-fn initialize() -> Value {
-    json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}})
-}
-
-fn initialized() -> Value {
-    json!({"jsonrpc": "2.0", "method": "notifications/initialized"})
-}
-
 fn call(id: u64, tool: &str, arguments: Value) -> Value {
     json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": tool, "arguments": arguments}})
 }
@@ -263,7 +190,7 @@ async fn tool_needing_an_extra_scope_gets_403_step_up_challenge_then_succeeds_wi
     .await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
     assert_eq!(mcp.ran(), 1, "the tool never ran");
-    let challenge = refused.challenge();
+    let challenge = challenge(&refused);
     assert_eq!(challenge.error.as_deref(), Some("insufficient_scope"));
     assert_eq!(challenge.scope, ["read", "admin"]);
     assert_eq!(
@@ -308,7 +235,7 @@ async fn challenge_scope_follows_the_configured_strategy_and_is_stable() {
             )
             .await;
             assert_eq!(refused.status, StatusCode::FORBIDDEN);
-            assert_eq!(refused.challenge().scope, expected, "{strategy:?}");
+            assert_eq!(challenge(&refused).scope, expected, "{strategy:?}");
         }
     }
 }
@@ -333,7 +260,7 @@ async fn scope_hierarchy_satisfies_a_tool_scope() {
     )
     .await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
-    assert_eq!(refused.challenge().scope, ["read", "files:write"]);
+    assert_eq!(challenge(&refused).scope, ["read", "files:write"]);
 }
 
 #[tokio::test]
@@ -348,7 +275,7 @@ async fn method_scopes_apply_to_any_json_rpc_method() {
     )
     .await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
-    assert_eq!(refused.challenge().scope, ["read", "list"]);
+    assert_eq!(challenge(&refused).scope, ["read", "list"]);
     let reply = post(&mcp.url, Some(&mcp.token("alice", "read list")), None, list).await;
     assert_eq!(reply.status, StatusCode::OK);
     let tools = reply.json()["result"]["tools"]
@@ -409,7 +336,7 @@ async fn request_failing_authentication_gets_401_and_its_body_is_never_read() {
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
     let invalid = post_raw(&mcp.url, Some("not-a-jwt"), None, huge).await;
     assert_eq!(invalid.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(invalid.challenge().error.as_deref(), Some("invalid_token"));
+    assert_eq!(challenge(&invalid).error.as_deref(), Some("invalid_token"));
     // Missing the base scope: the guard's own 403, naming the base scope only.
     let no_base = post(
         &mcp.url,
@@ -419,7 +346,7 @@ async fn request_failing_authentication_gets_401_and_its_body_is_never_read() {
     )
     .await;
     assert_eq!(no_base.status, StatusCode::FORBIDDEN);
-    assert_eq!(no_base.challenge().scope, ["read"]);
+    assert_eq!(challenge(&no_base).scope, ["read"]);
     assert_eq!(mcp.ran(), 0);
 }
 
@@ -463,7 +390,7 @@ async fn batch_with_a_forbidden_call_is_refused_before_rmcp() {
     ]);
     let reply = post(&mcp.url, Some(&mcp.token("alice", "read")), None, batch).await;
     assert_eq!(reply.status, StatusCode::FORBIDDEN);
-    assert_eq!(reply.challenge().scope, ["read", "admin"]);
+    assert_eq!(challenge(&reply).scope, ["read", "admin"]);
     assert_eq!(mcp.ran(), 0);
 }
 
@@ -485,7 +412,7 @@ async fn step_up_keeps_the_session_in_legacy_session_mode() {
     )
     .await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
-    assert_eq!(refused.challenge().scope, ["read", "admin"]);
+    assert_eq!(challenge(&refused).scope, ["read", "admin"]);
 
     // Same user, same client, more scopes: the session is still theirs.
     let stepped_up = mcp.token("alice", "read admin");
@@ -498,4 +425,9 @@ async fn step_up_keeps_the_session_in_legacy_session_mode() {
     .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     assert_eq!(reply.text(), "report for alice with read admin");
+}
+
+fn challenge(reply: &Reply) -> BearerChallenge {
+    BearerChallenge::parse(reply.www_authenticate.as_deref().expect("WWW-Authenticate"))
+        .expect("a Bearer challenge")
 }

@@ -18,6 +18,10 @@ use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 use tower::Layer;
 
+#[path = "support/mcp_client.rs"]
+mod mcp_client;
+use mcp_client::{initialize, initialized, post};
+
 #[derive(Clone, Default)]
 struct Tools;
 
@@ -120,71 +124,6 @@ fn stateless() -> StreamableHttpServerConfig {
         .with_json_response(true)
 }
 
-struct Reply {
-    status: StatusCode,
-    session: Option<String>,
-    body: String,
-}
-
-impl Reply {
-    /// The JSON body, or the last JSON-RPC message of an SSE stream.
-    fn message(&self) -> Value {
-        if let Ok(value) = serde_json::from_str(&self.body) {
-            return value;
-        }
-        self.body
-            .lines()
-            .filter_map(|line| line.strip_prefix("data:"))
-            .filter_map(|data| serde_json::from_str(data.trim()).ok())
-            .next_back()
-            .unwrap_or_else(|| panic!("no JSON-RPC message in {:?}", self.body))
-    }
-
-    fn text(&self) -> String {
-        let message = self.message();
-        message["result"]["content"][0]["text"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no text result: {message}"))
-            .to_owned()
-    }
-}
-
-async fn post(url: &str, token: Option<&str>, session: Option<&str>, body: Value) -> Reply {
-    let mut request = reqwest::Client::new()
-        .post(url)
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2025-06-18")
-        .body(body.to_string());
-    if let Some(token) = token {
-        request = request.header("authorization", format!("Bearer {token}"));
-    }
-    if let Some(session) = session {
-        request = request.header("mcp-session-id", session);
-    }
-    let response = request.send().await.expect("request");
-    let status = response.status();
-    let session = response
-        .headers()
-        .get("mcp-session-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    Reply {
-        status,
-        session,
-        body: response.text().await.expect("body"),
-    }
-}
-
-fn initialize() -> Value {
-    json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}})
-}
-
-fn initialized() -> Value {
-    json!({"jsonrpc": "2.0", "method": "notifications/initialized"})
-}
-
 fn call(id: u64, tool: &str) -> Value {
     json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": tool, "arguments": {}}})
 }
@@ -269,7 +208,7 @@ async fn without_the_layer_the_tool_call_is_a_clear_json_rpc_error_not_a_panic()
     let mcp = serve(stateless(), false).await;
     let reply = post(&mcp.url, None, None, call(7, "subject")).await;
     assert_eq!(reply.status, StatusCode::OK);
-    let message = reply.message();
+    let message = reply.json();
     assert_eq!(message["id"], 7);
     assert_eq!(message["error"]["code"], -32603, "{message}");
     let text = message["error"]["message"]

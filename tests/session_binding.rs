@@ -18,6 +18,10 @@ use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 use tower::Layer;
 
+#[path = "support/mcp_client.rs"]
+mod mcp_client;
+use mcp_client::{initialize, post, send};
+
 #[derive(Clone)]
 struct Tools {
     ran: Arc<AtomicUsize>,
@@ -101,82 +105,6 @@ fn sessions() -> StreamableHttpServerConfig {
 
 fn defaults(guard: McpGuard) -> McpGuard {
     guard
-}
-
-struct Reply {
-    status: StatusCode,
-    session: Option<String>,
-    www_authenticate: Option<String>,
-    body: String,
-}
-
-impl Reply {
-    fn json(&self) -> Value {
-        if let Ok(value) = serde_json::from_str(&self.body) {
-            return value;
-        }
-        self.body
-            .lines()
-            .filter_map(|line| line.strip_prefix("data:"))
-            .filter_map(|data| serde_json::from_str(data.trim()).ok())
-            .next_back()
-            .unwrap_or_else(|| panic!("no JSON in {:?}", self.body))
-    }
-
-    fn text(&self) -> String {
-        let message = self.json();
-        message["result"]["content"][0]["text"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no text result: {message}"))
-            .to_owned()
-    }
-}
-
-async fn send(
-    method: reqwest::Method,
-    url: &str,
-    token: Option<&str>,
-    session: Option<&str>,
-    body: Option<Value>,
-) -> Reply {
-    let mut request = reqwest::Client::new()
-        .request(method, url)
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2025-06-18");
-    if let Some(body) = body {
-        request = request
-            .header("content-type", "application/json")
-            .body(body.to_string());
-    }
-    if let Some(token) = token {
-        request = request.header("authorization", format!("Bearer {token}"));
-    }
-    if let Some(session) = session {
-        request = request.header("mcp-session-id", session);
-    }
-    let response = request.send().await.expect("request");
-    let header = |name: &str| {
-        response
-            .headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
-    Reply {
-        status: response.status(),
-        session: header("mcp-session-id"),
-        www_authenticate: header("www-authenticate"),
-        body: response.text().await.expect("body"),
-    }
-}
-
-async fn post(url: &str, token: Option<&str>, session: Option<&str>, body: Value) -> Reply {
-    send(reqwest::Method::POST, url, token, session, Some(body)).await
-}
-
-fn initialize() -> Value {
-    json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}})
 }
 
 fn call(id: u64) -> Value {
