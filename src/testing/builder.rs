@@ -128,7 +128,7 @@ impl Default for TestAuthServerBuilder {
             client_secret: "test-secret".into(),
             token_ttl: Duration::from_secs(3600),
             bind: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-            published_algs: SigningAlg::DEFAULT_PUBLISHED.to_vec(),
+            published_algs: super::keys::DEFAULT_PUBLISHED_ALGS.to_vec(),
         }
     }
 }
@@ -198,7 +198,7 @@ impl TestAuthServerBuilder {
     }
 
     /// The algorithms whose keys are published in the JWKS, in this order. Default:
-    /// `RS256`, `ES256`, `EdDSA` ([`SigningAlg::DEFAULT_PUBLISHED`]). Tokens can be signed
+    /// `RS256`, `ES256`, `EdDSA` ([`DEFAULT_PUBLISHED_ALGS`](super::DEFAULT_PUBLISHED_ALGS)). Tokens can be signed
     /// with any [`SigningAlg`]; one whose key is not published fails verification by `kid`.
     pub fn published_algs(mut self, algs: impl IntoIterator<Item = SigningAlg>) -> Self {
         self.published_algs = algs.into_iter().collect();

@@ -17,96 +17,27 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde_json::{Map, Value, json};
 
-/// A JWS algorithm the test authorization server can sign with.
+/// A JWS algorithm the test authorization server can sign with: the same type as the
+/// verifier's [`JwsAlgorithm`](crate::verify::JwsAlgorithm), so a test names an algorithm once.
 ///
 /// All RSA algorithms share one RSA-2048 key, but each algorithm is published under its own
 /// `kid`, so that a JWK always names exactly one `alg`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum SigningAlg {
-    /// RSASSA-PKCS1-v1_5 with SHA-256 (`RS256`).
-    Rs256,
-    /// RSASSA-PKCS1-v1_5 with SHA-384 (`RS384`).
-    Rs384,
-    /// RSASSA-PKCS1-v1_5 with SHA-512 (`RS512`).
-    Rs512,
-    /// RSASSA-PSS with SHA-256 (`PS256`).
-    Ps256,
-    /// RSASSA-PSS with SHA-384 (`PS384`).
-    Ps384,
-    /// RSASSA-PSS with SHA-512 (`PS512`).
-    Ps512,
-    /// ECDSA on P-256 with SHA-256 (`ES256`).
-    Es256,
-    /// ECDSA on P-384 with SHA-384 (`ES384`).
-    Es384,
-    /// Ed25519 (`EdDSA`).
-    EdDsa,
-}
+pub type SigningAlg = crate::verify::JwsAlgorithm;
 
-impl SigningAlg {
-    /// Every algorithm the server can sign with.
-    pub const ALL: [SigningAlg; 9] = [
-        SigningAlg::Rs256,
-        SigningAlg::Rs384,
-        SigningAlg::Rs512,
-        SigningAlg::Ps256,
-        SigningAlg::Ps384,
-        SigningAlg::Ps512,
-        SigningAlg::Es256,
-        SigningAlg::Es384,
-        SigningAlg::EdDsa,
-    ];
+/// The algorithms published in the JWKS by default: `RS256`, `ES256` and `EdDSA`.
+pub const DEFAULT_PUBLISHED_ALGS: [SigningAlg; 3] =
+    [SigningAlg::Rs256, SigningAlg::Es256, SigningAlg::EdDsa];
 
-    /// The algorithms published in the JWKS by default: `RS256`, `ES256` and `EdDSA`.
-    pub const DEFAULT_PUBLISHED: [SigningAlg; 3] =
-        [SigningAlg::Rs256, SigningAlg::Es256, SigningAlg::EdDsa];
-
-    /// The JWS `alg` name, e.g. `"RS256"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SigningAlg::Rs256 => "RS256",
-            SigningAlg::Rs384 => "RS384",
-            SigningAlg::Rs512 => "RS512",
-            SigningAlg::Ps256 => "PS256",
-            SigningAlg::Ps384 => "PS384",
-            SigningAlg::Ps512 => "PS512",
-            SigningAlg::Es256 => "ES256",
-            SigningAlg::Es384 => "ES384",
-            SigningAlg::EdDsa => "EdDSA",
-        }
-    }
-
-    /// The JWK `kty` of the key behind this algorithm: `"RSA"`, `"EC"` or `"OKP"`.
-    pub fn key_type(self) -> &'static str {
-        match self {
-            SigningAlg::Rs256
-            | SigningAlg::Rs384
-            | SigningAlg::Rs512
-            | SigningAlg::Ps256
-            | SigningAlg::Ps384
-            | SigningAlg::Ps512 => "RSA",
-            SigningAlg::Es256 | SigningAlg::Es384 => "EC",
-            SigningAlg::EdDsa => "OKP",
-        }
-    }
-
-    fn rsa_encoding(self) -> Option<&'static dyn RsaEncoding> {
-        match self {
-            SigningAlg::Rs256 => Some(&RSA_PKCS1_SHA256),
-            SigningAlg::Rs384 => Some(&RSA_PKCS1_SHA384),
-            SigningAlg::Rs512 => Some(&RSA_PKCS1_SHA512),
-            SigningAlg::Ps256 => Some(&RSA_PSS_SHA256),
-            SigningAlg::Ps384 => Some(&RSA_PSS_SHA384),
-            SigningAlg::Ps512 => Some(&RSA_PSS_SHA512),
-            SigningAlg::Es256 | SigningAlg::Es384 | SigningAlg::EdDsa => None,
-        }
-    }
-}
-
-impl fmt::Display for SigningAlg {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+/// The RSA signature scheme of `alg`, or `None` for EC and OKP algorithms.
+fn rsa_encoding(alg: SigningAlg) -> Option<&'static dyn RsaEncoding> {
+    match alg {
+        SigningAlg::Rs256 => Some(&RSA_PKCS1_SHA256),
+        SigningAlg::Rs384 => Some(&RSA_PKCS1_SHA384),
+        SigningAlg::Rs512 => Some(&RSA_PKCS1_SHA512),
+        SigningAlg::Ps256 => Some(&RSA_PSS_SHA256),
+        SigningAlg::Ps384 => Some(&RSA_PSS_SHA384),
+        SigningAlg::Ps512 => Some(&RSA_PSS_SHA512),
+        SigningAlg::Es256 | SigningAlg::Es384 | SigningAlg::EdDsa => None,
     }
 }
 
@@ -256,7 +187,7 @@ fn sign_with(
 ) -> Vec<u8> {
     const REASON: &str = "signing with a freshly generated key cannot fail";
     let rng = rand::SystemRandom::new();
-    if let Some(encoding) = alg.rsa_encoding() {
+    if let Some(encoding) = rsa_encoding(alg) {
         let mut signature = vec![0; rsa.public_modulus_len()];
         rsa.sign(encoding, &rng, message, &mut signature)
             .expect(REASON);

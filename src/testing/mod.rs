@@ -76,7 +76,7 @@ use tokio::task::JoinHandle;
 
 pub use builder::{SampleUser, TestAuthServerBuilder};
 pub use faults::{Endpoint, Fault};
-pub use keys::SigningAlg;
+pub use keys::{DEFAULT_PUBLISHED_ALGS, SigningAlg};
 pub use request::RecordedRequest;
 pub use token::TokenBuilder;
 

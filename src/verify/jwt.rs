@@ -169,6 +169,20 @@ impl JwsAlgorithm {
         JwsAlgorithm::EdDsa,
     ];
 
+    /// The JWK `kty` of keys for this algorithm: `"RSA"`, `"EC"` or `"OKP"`.
+    pub fn key_type(self) -> &'static str {
+        match self {
+            JwsAlgorithm::Rs256
+            | JwsAlgorithm::Rs384
+            | JwsAlgorithm::Rs512
+            | JwsAlgorithm::Ps256
+            | JwsAlgorithm::Ps384
+            | JwsAlgorithm::Ps512 => "RSA",
+            JwsAlgorithm::Es256 | JwsAlgorithm::Es384 => "EC",
+            JwsAlgorithm::EdDsa => "OKP",
+        }
+    }
+
     /// The JWS `alg` name, e.g. `"RS256"`.
     pub fn as_str(self) -> &'static str {
         match self {
