@@ -103,6 +103,67 @@ async fn bearer_auth_jwt_with_applies_the_verifier_settings() {
     assert_eq!(status_of(&relaxed, &just_expired).await, StatusCode::OK);
 }
 
+/// Microsoft Entra ID's shape: clients request `api://<id>/access_as_user`, the token's `scp`
+/// says `access_as_user`. With a scope prefix, required scopes and challenges use the name
+/// clients must request, and the bare name in the token satisfies it.
+#[tokio::test]
+async fn a_scope_prefix_lets_challenges_name_what_clients_must_request() {
+    const API: &str = "api://6e74172b-be56-4843-9ff4-e66a39bb12e3/";
+    let server = TestAuthServer::start().await.unwrap();
+    let auth = mcp_auth(&server);
+    let guard = auth
+        .bearer_auth_jwt_with(RESOURCE, |jwt| jwt.scope_prefix(API))
+        .unwrap()
+        .required_scopes([format!("{API}access_as_user")]);
+
+    let permitted = server
+        .token()
+        .audience(RESOURCE)
+        .claim("scp", "access_as_user")
+        .sign();
+    assert_eq!(status_of(&guard, &permitted).await, StatusCode::OK);
+
+    let other_permission = server
+        .token()
+        .audience(RESOURCE)
+        .claim("scp", "files.read")
+        .sign();
+    let rejection = guard
+        .authenticate(&bearer_headers(&other_permission))
+        .await
+        .expect_err("a token without the permission is refused");
+    assert_eq!(rejection.status(), StatusCode::FORBIDDEN);
+    let challenge = rejection
+        .headers()
+        .get(http::header::WWW_AUTHENTICATE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        challenge.contains(&format!("scope=\"{API}access_as_user\"")),
+        "the challenge names the full scope: {challenge}"
+    );
+
+    // Without the prefix, the bare name does not match the full one.
+    let unprefixed = auth
+        .bearer_auth_jwt(RESOURCE)
+        .unwrap()
+        .required_scopes([format!("{API}access_as_user")]);
+    assert_eq!(
+        status_of(&unprefixed, &permitted).await,
+        StatusCode::FORBIDDEN
+    );
+}
+
+fn bearer_headers(token: &str) -> http::HeaderMap {
+    let mut headers = http::HeaderMap::new();
+    headers.insert(
+        http::header::AUTHORIZATION,
+        format!("Bearer {token}").parse().unwrap(),
+    );
+    headers
+}
+
 #[tokio::test]
 async fn an_unknown_resource_is_named() {
     let server = TestAuthServer::start().await.unwrap();

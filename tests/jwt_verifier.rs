@@ -174,6 +174,36 @@ async fn scopes_come_from_scope_scp_and_scopes_and_client_id_from_azp() {
     assert_eq!(info.audience, ["https://a", "https://b"]);
 }
 
+#[tokio::test]
+async fn a_scope_prefix_completes_bare_scope_names_only() {
+    const API: &str = "api://my-api/";
+    let server = start().await;
+    let verifier = verifier_for(&server).scope_prefix(API).build().unwrap();
+    let token = server
+        .token()
+        .claim("scp", "access_as_user api://my-api/files.read files.read")
+        .sign();
+    let info = verifier.verify(&token).await.unwrap();
+    assert_eq!(
+        info.scopes,
+        ["api://my-api/access_as_user", "api://my-api/files.read"]
+    );
+    assert!(info.has_scope("api://my-api/access_as_user"));
+    // The claims stay as the token has them.
+    assert_eq!(
+        info.claims["scp"],
+        "access_as_user api://my-api/files.read files.read"
+    );
+
+    for bad in ["", "api://my api/", "api://x/\n"] {
+        let error = verifier_for(&server).scope_prefix(bad).build().unwrap_err();
+        assert!(
+            error.to_string().contains("scope prefix"),
+            "{bad:?}: {error}"
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Signatures, algorithms and keys
 

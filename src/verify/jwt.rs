@@ -279,6 +279,8 @@ struct Inner {
     /// Leeway for `exp` and `nbf`, in seconds.
     leeway: i64,
     strict_rfc9068: bool,
+    /// Prepended to granted scopes that lack it (see `JwtVerifierBuilder::scope_prefix`).
+    scope_prefix: Option<String>,
     jwks_settings: JwksSettings,
     /// Successful verifications, when the cache is on.
     verified: Option<VerifiedTokens>,
@@ -290,6 +292,7 @@ impl fmt::Debug for JwtVerifier {
             .field("issuers", &self.trusted_issuers().collect::<Vec<_>>())
             .field("algorithms", &self.allowed_algorithms().collect::<Vec<_>>())
             .field("strict_rfc9068", &self.inner.strict_rfc9068)
+            .field("scope_prefix", &self.inner.scope_prefix)
             .field("jwks", &self.inner.jwks_settings)
             .field("verified_token_cache", &self.inner.verified)
             .finish_non_exhaustive()
@@ -409,6 +412,7 @@ pub struct JwtVerifierBuilder {
     algorithms: Option<Vec<JwsAlgorithm>>,
     leeway: Duration,
     strict_rfc9068: bool,
+    scope_prefix: Option<String>,
     http: Option<HttpClient>,
     refresh_cooldown: Duration,
     max_age: Duration,
@@ -431,6 +435,7 @@ impl Default for JwtVerifierBuilder {
             algorithms: None,
             leeway: DEFAULT_LEEWAY,
             strict_rfc9068: false,
+            scope_prefix: None,
             http: None,
             refresh_cooldown: DEFAULT_JWKS_REFRESH_COOLDOWN,
             max_age: DEFAULT_JWKS_MAX_AGE,
@@ -484,6 +489,39 @@ impl JwtVerifierBuilder {
     /// when yours follows RFC 9068, it also keeps ID tokens from passing as access tokens.
     pub fn strict_rfc9068(mut self, strict: bool) -> Self {
         self.strict_rfc9068 = strict;
+        self
+    }
+
+    /// Reads every granted scope that does not start with `prefix` as `prefix` followed by
+    /// the scope. Default: scopes are read as the token names them.
+    ///
+    /// For providers whose tokens name a permission without the resource it belongs to,
+    /// while clients must request it with the resource: Microsoft Entra ID tokens carry
+    /// `scp: "access_as_user"` for a permission requested as
+    /// `api://<api-client-id>/access_as_user`. With the prefix `api://<api-client-id>/`,
+    /// [`AuthInfo::scopes`] holds the full names, so `required_scopes`, per-tool scopes,
+    /// `scopes_supported` and the `scope` of every challenge all use the names clients must
+    /// request. The claims in [`AuthInfo::claims`] are left as the token has them.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), mcp_auth::ConfigError> {
+    /// use mcp_auth::verify::JwtVerifier;
+    ///
+    /// let verifier = JwtVerifier::builder()
+    ///     .issuer_jwks(
+    ///         "https://login.microsoftonline.com/my-tenant/v2.0",
+    ///         "https://login.microsoftonline.com/my-tenant/discovery/v2.0/keys",
+    ///     )
+    ///     .scope_prefix("api://my-api-client-id/")
+    ///     .build()?;
+    /// # let _ = verifier;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// [`build`](Self::build) refuses an empty prefix.
+    pub fn scope_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.scope_prefix = Some(prefix.into());
         self
     }
 
@@ -587,6 +625,15 @@ impl JwtVerifierBuilder {
         if self.max_keys == 0 {
             return Err(invalid("`max_keys` must be at least 1".to_owned()));
         }
+        if self.scope_prefix.as_deref().is_some_and(|prefix| {
+            prefix.is_empty() || prefix.chars().any(|c| c.is_whitespace() || c.is_control())
+        }) {
+            return Err(invalid(
+                "the scope prefix must be non-empty, without spaces or control characters \
+                 (scopes are space-separated)"
+                    .to_owned(),
+            ));
+        }
         let mut algorithms: Vec<JwsAlgorithm> = Vec::new();
         for alg in self
             .algorithms
@@ -667,6 +714,7 @@ impl JwtVerifierBuilder {
                 algorithms,
                 leeway,
                 strict_rfc9068: self.strict_rfc9068,
+                scope_prefix: self.scope_prefix,
                 jwks_settings,
                 verified,
             }),
@@ -893,8 +941,29 @@ impl JwtVerifier {
             alg,
             key,
         };
-        Ok((AuthInfo::from_claims(token, claims)?, binding))
+        let mut info = AuthInfo::from_claims(token, claims)?;
+        if let Some(prefix) = &inner.scope_prefix {
+            prefix_scopes(&mut info.scopes, prefix);
+        }
+        Ok((info, binding))
     }
+}
+
+/// Prepends `prefix` to each scope that lacks it, keeping the order and dropping the
+/// duplicates this can make (`read` and `api://x/read` are the same permission).
+fn prefix_scopes(scopes: &mut Vec<String>, prefix: &str) {
+    let mut named: Vec<String> = Vec::with_capacity(scopes.len());
+    for scope in scopes.drain(..) {
+        let full = if scope.starts_with(prefix) {
+            scope
+        } else {
+            format!("{prefix}{scope}")
+        };
+        if !named.contains(&full) {
+            named.push(full);
+        }
+    }
+    *scopes = named;
 }
 
 /// The verified-token cache of one [`JwtVerifier`]: successful verifications keyed by the
