@@ -54,7 +54,7 @@ async fn main() -> ExitCode {
     })
     .layer(setup.mcp_service());
     let bearer_only = setup.guard.layer().layer(setup.mcp_service());
-    let app = common::apps::axum_app(&setup)
+    let app = common::apps::axum_routes(&setup)
         .route_service(UNGUARDED_PATH, unguarded)
         .route_service(BEARER_ONLY_PATH, bearer_only);
     let here = setup.local_addr;

@@ -61,6 +61,9 @@ async fn main() -> ExitCode {
     let mcp_path = setup.mcp_path.clone();
     let server = HttpServer::new(move || {
         App::new()
+            // Outermost: CORS preflights (never with a token) are answered before the guard,
+            // and web pages can read the 401's challenge (see `common::apps::browser_cors`).
+            .wrap(browser_cors())
             // The metadata is public: it is how clients find the authorization server.
             .configure(metadata_routes(metadata.clone()))
             // The MCP endpoint: every request authenticated first.
@@ -132,4 +135,21 @@ async fn mcp_endpoint(
     // actix wants `Box<dyn Error>` errors; the checks' body has `Send + Sync` ones.
     let body = body.map_err(|error| -> Box<dyn std::error::Error> { error });
     response.streaming(BodyDataStream::new(body))
+}
+
+/// CORS for clients running in a web page: the same policy as the axum and hyper examples'
+/// `common::apps::browser_cors`, with actix-cors.
+fn browser_cors() -> actix_cors::Cors {
+    actix_cors::Cors::default()
+        .allow_any_origin()
+        .send_wildcard()
+        .allowed_methods(["GET", "POST", "DELETE"])
+        .allowed_headers([
+            "authorization",
+            "content-type",
+            "mcp-protocol-version",
+            "mcp-session-id",
+            "last-event-id",
+        ])
+        .expose_headers(["www-authenticate", "mcp-session-id"])
 }

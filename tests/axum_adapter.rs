@@ -331,3 +331,42 @@ async fn handlers_can_take_a_result_to_see_the_rejection() {
         "{body}"
     );
 }
+
+async fn preflight(served: &Served, path: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .request(Method::OPTIONS, format!("{}{path}", served.base))
+        .header("origin", "https://inspector.example")
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "authorization,content-type",
+        )
+        .send()
+        .await
+        .expect("preflight")
+}
+
+fn header_values(response: &reqwest::Response, name: &str) -> Vec<String> {
+    response
+        .headers()
+        .get_all(name)
+        .iter()
+        .map(|value| value.to_str().expect("ASCII").to_owned())
+        .collect()
+}
+
+// With a CORS layer in front (the guide's "Browser-based clients (CORS)"), preflights are
+// answered and the challenge is exposed: `tests/whoami_example.rs` checks that on all three
+// stacks, through the examples' shared policy.
+#[tokio::test]
+async fn without_a_cors_layer_the_guard_refuses_a_preflight_like_any_request_without_a_token() {
+    let fixture = Fixture::new().await;
+    let app = Router::new().route_service(
+        "/mcp",
+        fixture.guard.layer().layer(axum::routing::post(whoami)),
+    );
+    let served = fixture.serve(app);
+    let response = preflight(&served, "/mcp").await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert!(header_values(&response, "access-control-allow-origin").is_empty());
+}

@@ -209,6 +209,7 @@ for_both_stacks!(
     secret_without_admin_gets_403_step_up_challenge_and_works_with_admin,
     secret_step_up_through_the_dev_authorization_flow,
     sessions_are_bound_to_the_caller_that_created_them,
+    browser_clients_get_preflights_answered_and_can_read_the_challenge,
 );
 
 async fn request_without_token_gets_401_challenge_with_resource_metadata(stack: Stack) {
@@ -225,6 +226,85 @@ async fn request_without_token_gets_401_challenge_with_resource_metadata(stack: 
         Some(app.setup.metadata_url.as_str())
     );
     assert_eq!(reply.json()["error"], "unauthorized");
+}
+
+async fn browser_clients_get_preflights_answered_and_can_read_the_challenge(stack: Stack) {
+    let app = start_default(stack).await;
+    assert_browser_cors(&app.setup.mcp_url, &app.setup.metadata_url).await;
+}
+
+/// What a web page on another origin needs: preflights answered without a token, the 401's
+/// challenge exposed, and a single `Access-Control-Allow-Origin` on the metadata.
+async fn assert_browser_cors(mcp_url: &str, metadata_url: &str) {
+    let client = reqwest::Client::new();
+    let origin = "https://inspector.example";
+    let values = |headers: &HeaderMap, name: &str| -> String {
+        headers
+            .get_all(name)
+            .iter()
+            .map(|value| value.to_str().expect("ASCII"))
+            .collect::<Vec<_>>()
+            .join(",")
+            .to_ascii_lowercase()
+    };
+
+    // The preflight carries no token: the CORS layer in front of the guard answers it.
+    let preflight = client
+        .request(reqwest::Method::OPTIONS, mcp_url)
+        .header("origin", origin)
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "authorization,content-type,mcp-protocol-version",
+        )
+        .send()
+        .await
+        .expect("preflight");
+    assert!(
+        preflight.status().is_success(),
+        "preflight: {}",
+        preflight.status()
+    );
+    assert_eq!(
+        values(preflight.headers(), "access-control-allow-origin"),
+        "*"
+    );
+    let allowed = values(preflight.headers(), "access-control-allow-headers");
+    for header in ["authorization", "content-type", "mcp-protocol-version"] {
+        assert!(allowed.contains(header), "{header} not in {allowed}");
+    }
+
+    // The 401 is readable from the page: its challenge is exposed.
+    let refused = client
+        .post(mcp_url)
+        .header("origin", origin)
+        .header("content-type", "application/json")
+        .body(initialize_body().to_string())
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    assert!(refused.headers().contains_key("www-authenticate"));
+    assert_eq!(
+        values(refused.headers(), "access-control-allow-origin"),
+        "*"
+    );
+    let exposed = values(refused.headers(), "access-control-expose-headers");
+    assert!(exposed.contains("www-authenticate"), "{exposed}");
+    assert!(exposed.contains("mcp-session-id"), "{exposed}");
+
+    // The metadata carries one `Access-Control-Allow-Origin`, not one per layer.
+    let metadata = client
+        .get(metadata_url)
+        .header("origin", origin)
+        .send()
+        .await
+        .expect("metadata");
+    assert_eq!(metadata.status(), StatusCode::OK);
+    assert_eq!(
+        values(metadata.headers(), "access-control-allow-origin"),
+        "*"
+    );
 }
 
 async fn metadata_resource_equals_the_url_called(stack: Stack) {
@@ -1179,6 +1259,8 @@ async fn check_printed_curl_lines_work_as_printed(example: &str) {
     assert_eq!(identity["name"], "Alice Example");
     assert_eq!(identity["email"], "alice@example.com");
     assert_eq!(identity["username"], "alice");
+    // Web pages on other origins can use it too.
+    assert_browser_cors(&mcp_url, &metadata_url).await;
 
     // The same block, pasted into a real shell, when curl is installed.
     let has_curl = std::process::Command::new("curl")

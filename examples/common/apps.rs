@@ -2,14 +2,29 @@
 //! metadata endpoints (outside the guard). The guard is `Setup::mcp_guard`: bearer
 //! authentication, sessions bound to their caller, and the per-tool scopes.
 
+use std::convert::Infallible;
+
+use bytes::Bytes;
+use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderName, WWW_AUTHENTICATE};
+use http::{Method, Request, Response};
+use http_body::Body;
+use http_body_util::BodyExt as _;
+use http_body_util::combinators::UnsyncBoxBody;
+use hyper::body::Incoming;
 use mcp_auth::integrations::hyper::McpRouter;
-use mcp_auth::tower::McpGuardService;
-use tower::Layer;
+use tower::{BoxError, Layer, Service, ServiceBuilder};
+use tower_http::cors::{Any, CorsLayer};
 
 use super::setup::Setup;
 
-/// The axum app of `examples/whoami.rs`.
+/// The axum app of `examples/whoami.rs`: [`axum_routes`], and [`browser_cors`] in front.
 pub fn axum_app(setup: &Setup) -> axum::Router {
+    axum_routes(setup).layer(browser_cors())
+}
+
+/// The guarded MCP endpoint and the metadata endpoints, without CORS (what
+/// `examples/bench_server.rs` measures, next to its unguarded twin routes).
+pub fn axum_routes(setup: &Setup) -> axum::Router {
     // `without_v07_checks`: a resource path may have a segment starting with `:` or `*`,
     // which axum 0.8 otherwise rejects (with a panic) as 0.7-style route syntax.
     axum::Router::new()
@@ -21,20 +36,52 @@ pub fn axum_app(setup: &Setup) -> axum::Router {
         .merge(setup.auth.metadata_router())
 }
 
-/// The tower service `examples/whoami_hyper.rs` serves with hyper.
+/// The tower service `examples/whoami_hyper.rs` serves with hyper: the same routes as
+/// [`axum_app`], and [`browser_cors`] in front.
 pub fn hyper_app(
     setup: &Setup,
-) -> McpRouter<
-    McpGuardService<
-        rmcp::transport::streamable_http_server::StreamableHttpService<
-            super::tool::WhoAmI,
-            rmcp::transport::streamable_http_server::session::local::LocalSessionManager,
-        >,
-    >,
-> {
-    McpRouter::new(
+) -> impl Service<
+    Request<Incoming>,
+    Response = Response<UnsyncBoxBody<Bytes, BoxError>>,
+    Error = Infallible,
+    Future: Send + 'static,
+> + Clone
++ Send
++ 'static {
+    let router = McpRouter::new(
         setup.auth.metadata_service(),
         setup.mcp_path.clone(),
         setup.mcp_guard().layer().layer(setup.mcp_service()),
-    )
+    );
+    ServiceBuilder::new()
+        .layer(browser_cors())
+        // The CORS layer answers preflights with an empty body of the service's body type.
+        .map_response(box_body)
+        .service(router)
+}
+
+/// One body type for every answer, with a `Default` (the CORS layer's preflight answers).
+fn box_body<B>(response: Response<B>) -> Response<UnsyncBoxBody<Bytes, BoxError>>
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    response.map(|body| body.map_err(Into::into).boxed_unsync())
+}
+
+/// CORS for clients running in a web page (the MCP Inspector connecting directly); the
+/// examples put it in front of everything else. In front of the guard, so that preflights (which never carry a token) are answered here, and exposing
+/// `WWW-Authenticate`, so that the page can read the challenge and find the metadata.
+pub fn browser_cors() -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::POST, Method::DELETE])
+        .allow_headers([
+            AUTHORIZATION,
+            CONTENT_TYPE,
+            HeaderName::from_static("mcp-protocol-version"),
+            HeaderName::from_static("mcp-session-id"),
+            HeaderName::from_static("last-event-id"),
+        ])
+        .expose_headers([WWW_AUTHENTICATE, HeaderName::from_static("mcp-session-id")])
 }
