@@ -137,19 +137,14 @@ async fn mcp_endpoint(
     response.streaming(BodyDataStream::new(body))
 }
 
-/// CORS for clients running in a web page: the same policy as the axum and hyper examples'
-/// `common::apps::browser_cors`, with actix-cors.
+/// CORS for clients running in a web page: the policy of `common::apps::browser_cors`, with
+/// actix-cors.
 fn browser_cors() -> actix_cors::Cors {
+    use common::apps::{CORS_ALLOWED_HEADERS, CORS_EXPOSED_HEADERS};
     actix_cors::Cors::default()
         .allow_any_origin()
         .send_wildcard()
         .allowed_methods(["GET", "POST", "DELETE"])
-        .allowed_headers([
-            "authorization",
-            "content-type",
-            "mcp-protocol-version",
-            "mcp-session-id",
-            "last-event-id",
-        ])
-        .expose_headers(["www-authenticate", "mcp-session-id"])
+        .allowed_headers(CORS_ALLOWED_HEADERS)
+        .expose_headers(CORS_EXPOSED_HEADERS)
 }

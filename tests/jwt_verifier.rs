@@ -194,6 +194,9 @@ async fn a_scope_prefix_completes_bare_scope_names_only() {
         info.claims["scp"],
         "access_as_user api://my-api/files.read files.read"
     );
+    // The same token again is a verified-token cache hit (on by default): the same names.
+    let hit = verifier.verify(&token).await.unwrap();
+    assert_eq!(hit.scopes, info.scopes);
 
     for bad in ["", "api://my api/", "api://x/\n"] {
         let error = verifier_for(&server).scope_prefix(bad).build().unwrap_err();

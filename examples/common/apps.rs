@@ -5,7 +5,7 @@
 use std::convert::Infallible;
 
 use bytes::Bytes;
-use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderName, WWW_AUTHENTICATE};
+use http::header::HeaderName;
 use http::{Method, Request, Response};
 use http_body::Body;
 use http_body_util::BodyExt as _;
@@ -69,19 +69,28 @@ where
     response.map(|body| body.map_err(Into::into).boxed_unsync())
 }
 
-/// CORS for clients running in a web page (the MCP Inspector connecting directly); the
-/// examples put it in front of everything else. In front of the guard, so that preflights (which never carry a token) are answered here, and exposing
-/// `WWW-Authenticate`, so that the page can read the challenge and find the metadata.
+/// The request headers a web-page MCP client sends: the token, the JSON-RPC body's type, and
+/// the Streamable HTTP headers.
+pub const CORS_ALLOWED_HEADERS: [&str; 5] = [
+    "authorization",
+    "content-type",
+    "mcp-protocol-version",
+    "mcp-session-id",
+    "last-event-id",
+];
+
+/// The response headers a web page must be able to read: the challenge that leads to the
+/// metadata, and the session id.
+pub const CORS_EXPOSED_HEADERS: [&str; 2] = ["www-authenticate", "mcp-session-id"];
+
+/// CORS for clients running in a web page (the MCP Inspector connecting directly), in front
+/// of everything else: preflights (which never carry a token) are answered before the guard,
+/// and `WWW-Authenticate` is exposed, so that the page can read the challenge and find the
+/// metadata. `examples/whoami_actix.rs` builds the same policy with actix-cors.
 pub fn browser_cors() -> CorsLayer {
     CorsLayer::new()
         .allow_origin(Any)
         .allow_methods([Method::GET, Method::POST, Method::DELETE])
-        .allow_headers([
-            AUTHORIZATION,
-            CONTENT_TYPE,
-            HeaderName::from_static("mcp-protocol-version"),
-            HeaderName::from_static("mcp-session-id"),
-            HeaderName::from_static("last-event-id"),
-        ])
-        .expose_headers([WWW_AUTHENTICATE, HeaderName::from_static("mcp-session-id")])
+        .allow_headers(CORS_ALLOWED_HEADERS.map(HeaderName::from_static))
+        .expose_headers(CORS_EXPOSED_HEADERS.map(HeaderName::from_static))
 }
