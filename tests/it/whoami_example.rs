@@ -6,8 +6,7 @@
 //! with `PORT=0`, read what they print, and execute the printed curl lines as printed.
 #![cfg(feature = "test-util")]
 
-#[path = "../examples/common/mod.rs"]
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::process::Stdio;
@@ -1013,7 +1012,7 @@ fn http_issuer_is_allowed_only_on_loopback() {
 // The compiled example binaries
 
 /// The example binary, up to date: `cargo test` builds examples next to the test binaries
-/// (`target/<profile>/examples/`), but `cargo test --test whoami_example` does not, so this
+/// (`target/<profile>/examples/`), but `cargo test --test it` does not, so this
 /// runs `cargo build --example` (a no-op when the binary is fresh).
 async fn example_binary(name: &str) -> std::path::PathBuf {
     static BUILD: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());

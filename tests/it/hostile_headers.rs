@@ -11,7 +11,7 @@
 //! Never a 500, never a panic, never the protected handler.
 #![cfg(feature = "test-util")]
 
-mod hostile_support;
+use crate::support::hostile as hostile_support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -10,7 +10,7 @@
 //! fractional `exp` that has passed and floats outside any date range.
 #![cfg(feature = "test-util")]
 
-mod hostile_support;
+use crate::support::hostile as hostile_support;
 
 use hostile_support::{App, Signer, b64, unix_now};
 use mcp_auth::testing::{Endpoint, SigningAlg, TestAuthServer};

@@ -18,8 +18,7 @@ use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 use tower::Layer;
 
-#[path = "support/mcp_client.rs"]
-mod mcp_client;
+use crate::support::mcp_client;
 use mcp_client::{initialize, post, send};
 
 #[derive(Clone)]

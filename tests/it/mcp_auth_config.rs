@@ -3,8 +3,7 @@
 #![cfg(feature = "test-util")]
 #![allow(deprecated)] // McpAuth::authorization_server is deprecated on purpose; it is tested here.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
+use crate::support::logs;
 
 use http::{HeaderMap, HeaderValue, StatusCode};
 use mcp_auth::bearer::BearerChallenge;
@@ -65,39 +64,6 @@ fn headers(token: &str) -> HeaderMap {
         HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
     );
     headers
-}
-
-#[derive(Clone, Default)]
-struct LogBuffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for LogBuffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// Every log line of this test binary (a global subscriber; see tests/bearer.rs for why).
-fn logs() -> &'static LogBuffer {
-    static LOGS: OnceLock<LogBuffer> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let logs = LogBuffer::default();
-        let writer = logs.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::DEBUG)
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .finish();
-        tracing::subscriber::set_global_default(subscriber).expect("the only global subscriber");
-        logs
-    })
-}
-
-fn log_text() -> String {
-    String::from_utf8_lossy(&logs().0.lock().unwrap()).into_owned()
 }
 
 #[test]
@@ -293,7 +259,7 @@ fn a_resolved_server_that_fails_validation_is_refused_in_both_modes() {
 
 #[test]
 fn validation_warnings_are_logged_not_refused() {
-    logs();
+    logs::capture();
     let mut no_registration = as_metadata("https://warned.example.com");
     no_registration.registration_endpoint = None;
     McpAuth::builder()
@@ -303,7 +269,7 @@ fn validation_warnings_are_logged_not_refused() {
         )
         .build()
         .unwrap();
-    let text = log_text();
+    let text = logs::text();
     assert!(
         text.lines().any(|l| l.contains("WARN")
             && l.contains("https://warned.example.com")
@@ -442,7 +408,7 @@ async fn each_resource_trusts_only_its_own_servers() {
 
 #[tokio::test]
 async fn delegated_mode_trusts_its_one_server_and_logs_the_deprecation() {
-    logs();
+    logs::capture();
     let auth = McpAuth::authorization_server(resolved("https://as.example.com")).unwrap();
     assert!(auth.is_authorization_server_mode());
     assert!(auth.resources().next().is_none());
@@ -450,7 +416,7 @@ async fn delegated_mode_trusts_its_one_server_and_logs_the_deprecation() {
         auth.authorization_servers(None).unwrap()[0].issuer(),
         "https://as.example.com"
     );
-    let text = log_text();
+    let text = logs::text();
     assert!(
         text.lines()
             .any(|l| l.contains("WARN") && l.contains("deprecated")),

@@ -8,7 +8,7 @@
 //! time budget, having read at most the size cap, and the protected handler never runs.
 #![cfg(feature = "test-util")]
 
-mod hostile_support;
+use crate::support::hostile as hostile_support;
 
 use std::time::Duration;
 

@@ -8,7 +8,7 @@
 //! JWKS refresh cooldown, so that recovery shows within a test's time.
 #![cfg(feature = "test-util")]
 
-mod hostile_support;
+use crate::support::hostile as hostile_support;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

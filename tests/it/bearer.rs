@@ -3,10 +3,10 @@
 //! network matters, over real HTTP against the test authorization server.
 #![cfg(feature = "test-util")]
 
+use crate::support::logs;
 use std::convert::Infallible;
-use std::io::Write;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHENTICATE};
@@ -730,39 +730,10 @@ async fn fine_grained_reasons_match_mcp_auth_codes() {
     }
 }
 
-/// A `MakeWriter` target that keeps every log line.
-#[derive(Clone, Default)]
-struct LogBuffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for LogBuffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl LogBuffer {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
 #[tokio::test(flavor = "current_thread")]
 async fn tokens_never_appear_in_logs_on_any_path() {
-    // A global subscriber: a thread-local one can miss events whose callsite interest another
-    // test thread cached while no subscriber was set. Other tests in this binary log into the
-    // same buffer, which only widens the check.
-    let logs = LogBuffer::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    tracing::subscriber::set_global_default(subscriber).expect("the only global subscriber");
+    // Every test of this binary logs into the same capture, which only widens the check.
+    logs::capture();
 
     let server = TestAuthServer::start().await.unwrap();
     let auth = McpAuth::builder()
@@ -832,7 +803,7 @@ async fn tokens_never_appear_in_logs_on_any_path() {
         StatusCode::OK
     );
 
-    let text = logs.text();
+    let text = logs::text();
     // The logs did record the refusals (so the check below is meaningful)...
     assert!(text.contains("invalid_audience"), "{text}");
     assert!(text.contains("missing_required_scopes"), "{text}");

@@ -11,8 +11,7 @@
 //! exchanges the code, and then calls `whoami` with the token through its `AuthClient`.
 #![cfg(feature = "test-util")]
 
-#[path = "../examples/common/mod.rs"]
-mod common;
+use crate::common;
 
 use std::error::Error as StdError;
 

@@ -1,0 +1,35 @@
+//! The integration tests, in one binary: every module drives the crate from outside, over real
+//! HTTP on loopback where the network matters (the test authorization server, the examples'
+//! apps, raw TCP clients), and shares its fixtures through [`support`].
+//!
+//! One binary links the crate and its adapters once, instead of once per test file.
+
+// The examples' shared code (configuration, set-up, apps), which the example tests drive.
+#[path = "../../examples/common/mod.rs"]
+mod common;
+mod support;
+
+mod actix_adapter;
+mod as_faults;
+mod axum_adapter;
+mod bearer;
+mod bearer_auth_jwt;
+mod cold_start;
+mod discovery;
+mod hostile_documents;
+mod hostile_headers;
+mod hostile_tokens;
+mod hyper_adapter;
+mod introspection_verifier;
+mod jwt_verifier;
+mod mcp_auth_config;
+mod metadata_endpoints;
+mod operation_scopes;
+mod properties;
+mod rmcp_client;
+mod rmcp_integration;
+mod session_binding;
+mod test_auth_server;
+mod token_cache;
+mod userinfo_verifier;
+mod whoami_example;
