@@ -28,13 +28,11 @@ const RESOURCE: &str = "https://api.example.com/mcp";
 const TOKEN_LEN: usize = 700;
 
 fn guard() -> BearerAuth {
-    let mut metadata = AuthorizationServerMetadata::new(
+    let metadata = AuthorizationServerMetadata::authorization_code(
         ISSUER,
         "https://auth.example.com/authorize",
         "https://auth.example.com/token",
-        ["code"],
     );
-    metadata.code_challenge_methods_supported = Some(vec!["S256".into()]);
     let auth = McpAuth::builder()
         .protected_resource(
             ProtectedResource::new(RESOURCE)

@@ -29,13 +29,11 @@ fn metadata(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");
-    let mut as_metadata = AuthorizationServerMetadata::new(
+    let as_metadata = AuthorizationServerMetadata::authorization_code(
         "https://auth.example.com",
         "https://auth.example.com/authorize",
         "https://auth.example.com/token",
-        ["code"],
     );
-    as_metadata.code_challenge_methods_supported = Some(vec!["S256".into()]);
     let auth = McpAuth::builder()
         .protected_resource(
             ProtectedResource::new(RESOURCE)

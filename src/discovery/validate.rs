@@ -134,13 +134,7 @@ pub struct ValidationResult {
 /// ```
 /// use mcp_auth::{AuthServerConfig, AuthServerType, AuthorizationServerMetadata, validate_server_config};
 ///
-/// let mut metadata = AuthorizationServerMetadata::new(
-///     "https://auth.example.com",
-///     "https://auth.example.com/authorize",
-///     "https://auth.example.com/token",
-///     ["code"],
-/// );
-/// metadata.code_challenge_methods_supported = Some(vec!["S256".into()]);
+/// let mut metadata = AuthorizationServerMetadata::authorization_code("https://auth.example.com", "https://auth.example.com/authorize", "https://auth.example.com/token");
 /// let result = validate_server_config(&AuthServerConfig::new(metadata, AuthServerType::OAuth));
 /// assert!(result.is_valid);
 /// assert_eq!(result.warnings[0].code.as_str(), "dynamic_registration_not_supported");
@@ -265,13 +259,11 @@ mod tests {
     use crate::{AuthServerType, AuthorizationServerMetadata};
 
     fn full() -> AuthorizationServerMetadata {
-        let mut m = AuthorizationServerMetadata::new(
+        let mut m = AuthorizationServerMetadata::authorization_code(
             "https://auth.example.com",
             "https://auth.example.com/authorize",
             "https://auth.example.com/token",
-            ["code"],
         );
-        m.code_challenge_methods_supported = Some(vec!["S256".into()]);
         m.registration_endpoint = Some("https://auth.example.com/register".into());
         m.grant_types_supported = Some(vec!["authorization_code".into(), "refresh_token".into()]);
         m

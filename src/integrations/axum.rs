@@ -203,13 +203,11 @@ mod tests {
         use crate::metadata::AuthorizationServerMetadata;
         use tower::ServiceExt;
 
-        let mut metadata = AuthorizationServerMetadata::new(
+        let metadata = AuthorizationServerMetadata::authorization_code(
             "https://as.example.com",
             "https://as.example.com/authorize",
             "https://as.example.com/token",
-            ["code"],
         );
-        metadata.code_challenge_methods_supported = Some(vec!["S256".into()]);
         let auth = McpAuth::builder()
             .protected_resource(
                 crate::ProtectedResource::new("https://h.example.com/:tenant/*mcp")

@@ -180,6 +180,36 @@ impl AuthorizationServerMetadata {
         }
     }
 
+    /// The smallest document an MCP client can use: the authorization-code flow with PKCE
+    /// `S256`, which MCP requires (`response_types_supported: ["code"]`,
+    /// `code_challenge_methods_supported: ["S256"]`). Add the rest (`jwks_uri`,
+    /// `registration_endpoint`, ...) through the public fields.
+    ///
+    /// This is the document to give [`AuthServer::from_metadata`](crate::AuthServer::from_metadata)
+    /// when the authorization server's metadata is known in advance, and what tests usually need.
+    ///
+    /// ```
+    /// use mcp_auth::{AuthServerConfig, AuthServerType, AuthorizationServerMetadata, validate_server_config};
+    ///
+    /// let mut metadata = AuthorizationServerMetadata::authorization_code(
+    ///     "https://auth.example.com",
+    ///     "https://auth.example.com/authorize",
+    ///     "https://auth.example.com/token",
+    /// );
+    /// metadata.jwks_uri = Some("https://auth.example.com/jwks".into());
+    /// let result = validate_server_config(&AuthServerConfig::new(metadata, AuthServerType::OAuth));
+    /// assert!(result.is_valid);
+    /// ```
+    pub fn authorization_code(
+        issuer: impl Into<String>,
+        authorization_endpoint: impl Into<String>,
+        token_endpoint: impl Into<String>,
+    ) -> Self {
+        let mut metadata = Self::new(issuer, authorization_endpoint, token_endpoint, ["code"]);
+        metadata.code_challenge_methods_supported = Some(vec!["S256".to_owned()]);
+        metadata
+    }
+
     /// The grant types in effect: the listed ones, or RFC 8414's default
     /// `["authorization_code", "implicit"]` when the field is absent.
     pub fn effective_grant_types(&self) -> Vec<&str> {

@@ -27,13 +27,11 @@ const METADATA_URL: &str = "https://api.example.com/.well-known/oauth-protected-
 const ISSUER: &str = "https://auth.example.com";
 
 fn as_metadata(issuer: &str) -> AuthorizationServerMetadata {
-    let mut metadata = AuthorizationServerMetadata::new(
+    let mut metadata = AuthorizationServerMetadata::authorization_code(
         issuer,
         format!("{issuer}/authorize"),
         format!("{issuer}/token"),
-        ["code"],
     );
-    metadata.code_challenge_methods_supported = Some(vec!["S256".into()]);
     metadata.registration_endpoint = Some(format!("{issuer}/register"));
     metadata
 }

@@ -19,13 +19,11 @@ use tower::ServiceExt;
 const ISSUER: &str = "https://auth.example.com";
 
 fn as_metadata(issuer: &str) -> AuthorizationServerMetadata {
-    let mut metadata = AuthorizationServerMetadata::new(
+    let mut metadata = AuthorizationServerMetadata::authorization_code(
         issuer,
         format!("{issuer}/authorize"),
         format!("{issuer}/token"),
-        ["code"],
     );
-    metadata.code_challenge_methods_supported = Some(vec!["S256".into()]);
     metadata.registration_endpoint = Some(format!("{issuer}/register"));
     metadata
 }

@@ -29,13 +29,11 @@ const ISSUER: &str = "https://auth.example.com";
 
 /// A guard whose verifier accepts any token it is given, so the verdict is the header check's.
 fn guard(max_header_bytes: usize) -> BearerAuth {
-    let mut metadata = AuthorizationServerMetadata::new(
+    let metadata = AuthorizationServerMetadata::authorization_code(
         ISSUER,
         format!("{ISSUER}/authorize"),
         format!("{ISSUER}/token"),
-        ["code"],
     );
-    metadata.code_challenge_methods_supported = Some(vec!["S256".into()]);
     McpAuth::builder()
         .protected_resource(
             ProtectedResource::new(RESOURCE)
