@@ -8,6 +8,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use crate::support::fixtures::as_metadata;
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHENTICATE};
 use http::{HeaderValue, Request, Response, StatusCode};
@@ -16,8 +17,8 @@ use mcp_auth::bearer::BearerChallenge;
 use mcp_auth::testing::{Endpoint, TestAuthServer};
 use mcp_auth::verify::JwtVerifier;
 use mcp_auth::{
-    AuthInfo, AuthServer, AuthServerType, AuthorizationServerMetadata, BearerAuth, McpAuth,
-    ProtectedResource, TokenVerifier, VerifyError,
+    AuthInfo, AuthServer, AuthServerType, BearerAuth, McpAuth, ProtectedResource, TokenVerifier,
+    VerifyError,
 };
 use serde_json::{Value, json};
 use tower::{Layer, ServiceExt, service_fn};
@@ -25,16 +26,6 @@ use tower::{Layer, ServiceExt, service_fn};
 const RESOURCE: &str = "https://api.example.com/mcp";
 const METADATA_URL: &str = "https://api.example.com/.well-known/oauth-protected-resource/mcp";
 const ISSUER: &str = "https://auth.example.com";
-
-fn as_metadata(issuer: &str) -> AuthorizationServerMetadata {
-    let mut metadata = AuthorizationServerMetadata::authorization_code(
-        issuer,
-        format!("{issuer}/authorize"),
-        format!("{issuer}/token"),
-    );
-    metadata.registration_endpoint = Some(format!("{issuer}/register"));
-    metadata
-}
 
 fn mcp_auth() -> McpAuth {
     McpAuth::builder()

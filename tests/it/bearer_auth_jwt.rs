@@ -4,6 +4,7 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
+use crate::support::clock::unix_now;
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::Full;
@@ -94,7 +95,7 @@ async fn bearer_auth_jwt_with_applies_the_verifier_settings() {
     let just_expired = server
         .token()
         .audience(RESOURCE)
-        .expires_at(now() - 5)
+        .expires_at(unix_now() - 5)
         .sign();
     assert_eq!(
         status_of(&no_leeway, &just_expired).await,
@@ -188,11 +189,4 @@ async fn the_delegated_mode_verifies_jwts_from_its_one_server() {
     assert_eq!(status_of(&guard, &token).await, StatusCode::OK);
     let foreign = TestAuthServer::start().await.unwrap().token().sign();
     assert_eq!(status_of(&guard, &foreign).await, StatusCode::UNAUTHORIZED);
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
 }

@@ -2,8 +2,9 @@
 //! `IntrospectionVerifier` (RFC 7662) against the test authorization server over real HTTP.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
+use crate::support::clock::unix_now;
 use bytes::Bytes;
 use mcp_auth::testing::{Endpoint, Fault, TestAuthServer};
 use mcp_auth::verify::IntrospectionVerifier;
@@ -20,11 +21,6 @@ fn basic_verifier(server: &TestAuthServer) -> IntrospectionVerifier {
         .client_secret_basic(server.client_id(), server.client_secret())
         .build()
         .unwrap()
-}
-
-fn unix_now() -> i64 {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
-    i64::try_from(now.as_secs()).unwrap()
 }
 
 fn json_body(body: serde_json::Value) -> Fault {

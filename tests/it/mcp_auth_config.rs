@@ -5,26 +5,13 @@
 
 use crate::support::logs;
 
+use crate::support::fixtures::{as_metadata, resolved};
 use http::{HeaderMap, HeaderValue, StatusCode};
 use mcp_auth::bearer::BearerChallenge;
 use mcp_auth::{
-    AuthInfo, AuthServer, AuthServerType, AuthorizationServerMetadata, ConfigError, DiscoveryError,
-    McpAuth, MetadataError, ProtectedResource, VerifyError,
+    AuthInfo, AuthServer, AuthServerType, ConfigError, DiscoveryError, McpAuth, MetadataError,
+    ProtectedResource, VerifyError,
 };
-
-fn as_metadata(issuer: &str) -> AuthorizationServerMetadata {
-    let mut metadata = AuthorizationServerMetadata::authorization_code(
-        issuer,
-        format!("{issuer}/authorize"),
-        format!("{issuer}/token"),
-    );
-    metadata.registration_endpoint = Some(format!("{issuer}/register"));
-    metadata
-}
-
-fn resolved(issuer: &str) -> AuthServer {
-    AuthServer::from_metadata(as_metadata(issuer))
-}
 
 /// Accepts any token as coming from the issuer encoded before the first `~`, for `audience`,
 /// with the scopes encoded after it (see [`token_from`]).

@@ -5,28 +5,16 @@
 
 use std::time::Duration;
 
+use crate::support::fixtures::as_metadata;
 use bytes::Bytes;
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use mcp_auth::testing::{Endpoint, Fault, TestAuthServer};
-use mcp_auth::{
-    AuthServer, AuthServerType, AuthorizationServerMetadata, McpAuth, MetadataService,
-    ProtectedResource,
-};
+use mcp_auth::{AuthServer, AuthServerType, McpAuth, MetadataService, ProtectedResource};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
 const ISSUER: &str = "https://auth.example.com";
-
-fn as_metadata(issuer: &str) -> AuthorizationServerMetadata {
-    let mut metadata = AuthorizationServerMetadata::authorization_code(
-        issuer,
-        format!("{issuer}/authorize"),
-        format!("{issuer}/token"),
-    );
-    metadata.registration_endpoint = Some(format!("{issuer}/register"));
-    metadata
-}
 
 fn resource(identifier: &str) -> ProtectedResource {
     ProtectedResource::new(identifier)

@@ -3,14 +3,12 @@
 //! server, in rmcp's stateless (JSON) and legacy-session (SSE) modes.
 #![cfg(feature = "test-util")]
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use mcp_auth::AuthInfo;
 use mcp_auth::bearer::BearerChallenge;
-use mcp_auth::testing::TestAuthServer;
 use mcp_auth::tower::{ChallengeScopes, GrantedScopes, OperationScopes};
-use mcp_auth::{AuthInfo, AuthServer, AuthServerType, McpAuth, ProtectedResource};
 use reqwest::StatusCode;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{CallToolResult, ContentBlock};
@@ -18,10 +16,10 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::{ServerHandler, tool, tool_handler, tool_router};
 use serde_json::{Value, json};
-use tokio::task::JoinHandle;
 use tower::Layer;
 
 use crate::support::mcp_client;
+use crate::support::mcp_server::{McpServer, sessions, stateless, tool_call};
 use mcp_client::{Reply, initialize, initialized, post, post_raw};
 
 #[derive(Clone)]
@@ -78,29 +76,23 @@ impl Tools {
 #[tool_handler]
 impl ServerHandler for Tools {}
 
+/// The server, and how often a tool ran.
 struct Mcp {
-    url: String,
-    metadata_url: String,
-    issuer: TestAuthServer,
+    server: McpServer,
     ran: Arc<AtomicUsize>,
-    task: JoinHandle<()>,
 }
 
-impl Drop for Mcp {
-    fn drop(&mut self) {
-        self.task.abort();
+impl std::ops::Deref for Mcp {
+    type Target = McpServer;
+    fn deref(&self) -> &McpServer {
+        &self.server
     }
 }
 
 impl Mcp {
     /// A token for `subject` for this resource, with `scope`.
     fn token(&self, subject: &str, scope: &str) -> String {
-        self.issuer
-            .token()
-            .subject(subject)
-            .audience(self.url.clone())
-            .scope(scope)
-            .sign()
+        self.server.scoped_token(subject, scope)
     }
 
     fn ran(&self) -> usize {
@@ -118,56 +110,27 @@ fn policy() -> OperationScopes {
 /// Serves `Tools` at `/mcp` with axum behind the guard (base scope `read`, `files:admin`
 /// implying `files:write`) and `policy`.
 async fn serve(config: StreamableHttpServerConfig, policy: OperationScopes) -> Mcp {
-    let issuer = TestAuthServer::start().await.expect("authorization server");
-    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    let resource = format!("http://localhost:{port}/mcp");
-    let auth = McpAuth::builder()
-        .protected_resource(
-            ProtectedResource::new(resource.clone())
-                .authorization_server(AuthServer::discover(issuer.issuer(), AuthServerType::OAuth)),
-        )
-        .build()
-        .expect("McpAuth");
-    let guard = auth
-        .bearer_auth_jwt(resource.as_str())
-        .expect("guard")
-        .required_scopes(["read"])
-        .scope_implies("files:admin", ["files:write"]);
     let ran = Arc::new(AtomicUsize::new(0));
     let tools = Tools { ran: ran.clone() };
-    let mcp: StreamableHttpService<Tools, LocalSessionManager> =
-        StreamableHttpService::new(move || Ok(tools.clone()), Default::default(), config);
-    let app = axum::Router::new().route_service(
-        "/mcp",
-        guard.with_operation_scopes(policy).layer().layer(mcp),
-    );
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    Mcp {
-        metadata_url: format!("http://localhost:{port}/.well-known/oauth-protected-resource/mcp"),
-        url: resource,
-        issuer,
-        ran,
-        task,
-    }
-}
-
-fn stateless() -> StreamableHttpServerConfig {
-    StreamableHttpServerConfig::default()
-        .with_legacy_session_mode(false)
-        .with_json_response(true)
-}
-
-fn sessions() -> StreamableHttpServerConfig {
-    StreamableHttpServerConfig::default().with_sse_keep_alive(None)
+    let server = McpServer::start(|auth, resource| {
+        let guard = auth
+            .bearer_auth_jwt(resource)
+            .expect("guard")
+            .required_scopes(["read"])
+            .scope_implies("files:admin", ["files:write"]);
+        let mcp: StreamableHttpService<Tools, LocalSessionManager> =
+            StreamableHttpService::new(move || Ok(tools.clone()), Default::default(), config);
+        axum::Router::new().route_service(
+            "/mcp",
+            guard.with_operation_scopes(policy).layer().layer(mcp),
+        )
+    })
+    .await;
+    Mcp { server, ran }
 }
 
 fn call(id: u64, tool: &str, arguments: Value) -> Value {
-    json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": tool, "arguments": arguments}})
+    tool_call(id, tool, arguments)
 }
 
 #[tokio::test]

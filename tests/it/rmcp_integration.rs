@@ -2,12 +2,9 @@
 //! layer, its `#[tool]`s taking `AuthInfo`, in rmcp's stateless and legacy-session modes.
 #![cfg(feature = "test-util")]
 
-use std::net::SocketAddr;
-
+use mcp_auth::AuthInfo;
 use mcp_auth::integrations::rmcp::auth_info_from_context;
-use mcp_auth::testing::TestAuthServer;
 use mcp_auth::verify::JwtVerifier;
-use mcp_auth::{AuthInfo, AuthServer, AuthServerType, McpAuth, ProtectedResource};
 use reqwest::StatusCode;
 use rmcp::model::{CallToolResult, ContentBlock};
 use rmcp::service::RequestContext;
@@ -15,10 +12,10 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::{ErrorData, RoleServer, ServerHandler, tool, tool_handler, tool_router};
 use serde_json::{Value, json};
-use tokio::task::JoinHandle;
 use tower::Layer;
 
 use crate::support::mcp_client;
+use crate::support::mcp_server::{McpServer, stateless, tool_call};
 use mcp_client::{initialize, initialized, post};
 
 #[derive(Clone, Default)]
@@ -54,77 +51,27 @@ impl Tools {
 #[tool_handler]
 impl ServerHandler for Tools {}
 
-struct Mcp {
-    url: String,
-    issuer: TestAuthServer,
-    resource: String,
-    task: JoinHandle<()>,
-}
-
-impl Drop for Mcp {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-impl Mcp {
-    fn token(&self, subject: &str) -> String {
-        self.issuer
-            .token()
-            .subject(subject)
-            .audience(self.resource.clone())
-            .sign()
-    }
-}
-
 /// Serves `Tools` at `/mcp` with axum, behind the bearer layer when `guarded`.
-async fn serve(config: StreamableHttpServerConfig, guarded: bool) -> Mcp {
-    let issuer = TestAuthServer::start().await.expect("authorization server");
-    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    let resource = format!("http://localhost:{port}/mcp");
-    let server = AuthServer::discover(issuer.issuer(), AuthServerType::OAuth);
-    let auth = McpAuth::builder()
-        .protected_resource(
-            ProtectedResource::new(resource.clone()).authorization_server(server.clone()),
-        )
-        .build()
-        .expect("McpAuth");
-    let verifier = JwtVerifier::builder()
-        .authorization_server(server)
-        .build()
-        .expect("verifier");
-    let guard = auth
-        .bearer_auth(resource.as_str(), verifier)
-        .expect("guard");
-    let mcp: StreamableHttpService<Tools, LocalSessionManager> =
-        StreamableHttpService::new(|| Ok(Tools), Default::default(), config);
-    let app = if guarded {
-        axum::Router::new().route_service("/mcp", guard.layer().layer(mcp))
-    } else {
-        axum::Router::new().route_service("/mcp", mcp)
-    };
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    Mcp {
-        url: resource.clone(),
-        issuer,
-        resource,
-        task,
-    }
-}
-
-fn stateless() -> StreamableHttpServerConfig {
-    StreamableHttpServerConfig::default()
-        .with_legacy_session_mode(false)
-        .with_json_response(true)
+async fn serve(config: StreamableHttpServerConfig, guarded: bool) -> McpServer {
+    McpServer::start(|auth, resource| {
+        let verifier = JwtVerifier::builder()
+            .authorization_server(auth.authorization_servers(resource).unwrap()[0].clone())
+            .build()
+            .expect("verifier");
+        let guard = auth.bearer_auth(resource, verifier).expect("guard");
+        let mcp: StreamableHttpService<Tools, LocalSessionManager> =
+            StreamableHttpService::new(|| Ok(Tools), Default::default(), config);
+        if guarded {
+            axum::Router::new().route_service("/mcp", guard.layer().layer(mcp))
+        } else {
+            axum::Router::new().route_service("/mcp", mcp)
+        }
+    })
+    .await
 }
 
 fn call(id: u64, tool: &str) -> Value {
-    json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": tool, "arguments": {}}})
+    tool_call(id, tool, json!({}))
 }
 
 #[tokio::test]

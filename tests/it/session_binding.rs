@@ -3,22 +3,20 @@
 //! authorization server.
 #![cfg(feature = "test-util")]
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use mcp_auth::testing::TestAuthServer;
+use mcp_auth::AuthInfo;
 use mcp_auth::tower::{McpGuard, SessionBinding};
-use mcp_auth::{AuthInfo, AuthServer, AuthServerType, McpAuth, ProtectedResource};
 use reqwest::StatusCode;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::{ServerHandler, tool, tool_handler, tool_router};
 use serde_json::{Value, json};
-use tokio::task::JoinHandle;
 use tower::Layer;
 
 use crate::support::mcp_client;
+use crate::support::mcp_server::{McpServer, sessions, tool_call};
 use mcp_client::{initialize, post, send};
 
 #[derive(Clone)]
@@ -38,28 +36,20 @@ impl Tools {
 #[tool_handler]
 impl ServerHandler for Tools {}
 
+/// The server, and how often the tool ran.
 struct Mcp {
-    url: String,
-    issuer: TestAuthServer,
+    server: McpServer,
     ran: Arc<AtomicUsize>,
-    task: JoinHandle<()>,
 }
 
-impl Drop for Mcp {
-    fn drop(&mut self) {
-        self.task.abort();
+impl std::ops::Deref for Mcp {
+    type Target = McpServer;
+    fn deref(&self) -> &McpServer {
+        &self.server
     }
 }
 
 impl Mcp {
-    fn token(&self, subject: &str) -> String {
-        self.issuer
-            .token()
-            .subject(subject)
-            .audience(self.url.clone())
-            .sign()
-    }
-
     fn ran(&self) -> usize {
         self.ran.load(Ordering::SeqCst)
     }
@@ -67,39 +57,17 @@ impl Mcp {
 
 /// Serves `Tools` at `/mcp` behind `configure(McpGuard::new(guard))`.
 async fn serve(config: StreamableHttpServerConfig, configure: fn(McpGuard) -> McpGuard) -> Mcp {
-    let issuer = TestAuthServer::start().await.expect("authorization server");
-    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    let resource = format!("http://localhost:{port}/mcp");
-    let auth = McpAuth::builder()
-        .protected_resource(
-            ProtectedResource::new(resource.clone())
-                .authorization_server(AuthServer::discover(issuer.issuer(), AuthServerType::OAuth)),
-        )
-        .build()
-        .expect("McpAuth");
-    let guard = auth.bearer_auth_jwt(resource.as_str()).expect("guard");
     let ran = Arc::new(AtomicUsize::new(0));
     let tools = Tools { ran: ran.clone() };
-    let mcp: StreamableHttpService<Tools, LocalSessionManager> =
-        StreamableHttpService::new(move || Ok(tools.clone()), Default::default(), config);
-    let layer = configure(McpGuard::new(guard)).layer();
-    let app = axum::Router::new().route_service("/mcp", layer.layer(mcp));
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    Mcp {
-        url: resource,
-        issuer,
-        ran,
-        task,
-    }
-}
-
-fn sessions() -> StreamableHttpServerConfig {
-    StreamableHttpServerConfig::default().with_sse_keep_alive(None)
+    let server = McpServer::start(|auth, resource| {
+        let guard = auth.bearer_auth_jwt(resource).expect("guard");
+        let mcp: StreamableHttpService<Tools, LocalSessionManager> =
+            StreamableHttpService::new(move || Ok(tools.clone()), Default::default(), config);
+        let layer = configure(McpGuard::new(guard)).layer();
+        axum::Router::new().route_service("/mcp", layer.layer(mcp))
+    })
+    .await;
+    Mcp { server, ran }
 }
 
 fn defaults(guard: McpGuard) -> McpGuard {
@@ -107,7 +75,7 @@ fn defaults(guard: McpGuard) -> McpGuard {
 }
 
 fn call(id: u64) -> Value {
-    json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": "subject", "arguments": {}}})
+    tool_call(id, "subject", json!({}))
 }
 
 /// initialize + notifications/initialized as `token`; the session id.

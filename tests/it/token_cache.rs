@@ -4,17 +4,13 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
+use crate::support::clock::unix_now;
 use mcp_auth::verify::{CachedVerifier, TokenCache};
 use mcp_auth::{AuthInfo, TokenVerifier, VerifyError};
 
 const ISSUER: &str = "https://as.example.com";
-
-fn unix_now() -> i64 {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
-    i64::try_from(now.as_secs()).unwrap()
-}
 
 /// A verifier that counts its calls, waits `delay`, and accepts every token with
 /// `subject = "user-of-<token>"` and the given expiry.

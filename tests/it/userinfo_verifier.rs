@@ -2,8 +2,9 @@
 //! `UserinfoVerifier` against the test authorization server over real HTTP.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
+use crate::support::clock::unix_now;
 use bytes::Bytes;
 use mcp_auth::testing::{Endpoint, Fault, TestAuthServer};
 use mcp_auth::verify::UserinfoVerifier;
@@ -12,11 +13,6 @@ use serde_json::json;
 
 fn auth_server(server: &TestAuthServer) -> AuthServer {
     AuthServer::discover(server.issuer(), AuthServerType::Oidc)
-}
-
-fn unix_now() -> i64 {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
-    i64::try_from(now.as_secs()).unwrap()
 }
 
 fn json_body(status: u16, body: serde_json::Value) -> Fault {
