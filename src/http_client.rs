@@ -216,12 +216,12 @@ impl HttpClient {
             url: url.to_owned(),
             reason: e.to_string(),
         })?;
-        match parsed.scheme() {
-            "https" => Ok(parsed),
-            "http" if self.allow_insecure_http || is_loopback(&parsed) => Ok(parsed),
-            _ => Err(FetchError::InsecureUrl {
+        if is_secure_enough(&parsed, self.allow_insecure_http) {
+            Ok(parsed)
+        } else {
+            Err(FetchError::InsecureUrl {
                 url: url.to_owned(),
-            }),
+            })
         }
     }
 
@@ -345,6 +345,16 @@ fn error_chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+/// The crate's one transport rule for URLs it fetches or publishes: https, or plain http when
+/// the host is loopback or the user explicitly allowed insecure http.
+pub(crate) fn is_secure_enough(url: &Url, allow_insecure_http: bool) -> bool {
+    match url.scheme() {
+        "https" => true,
+        "http" => allow_insecure_http || is_loopback(url),
+        _ => false,
+    }
 }
 
 /// Whether the URL's host is a loopback address or `localhost`.

@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 use futures_util::future::{BoxFuture, FutureExt, Shared};
 use serde_json::Value;
 
-use super::fetch::{AuthServerConfig, AuthServerType, DiscoveryOptions, fetch_server_config_with};
+use super::fetch::{
+    AuthServerConfig, AuthServerType, DiscoveryOptions, fetch_server_config_with_options,
+};
 use super::validate::validate_server_config;
 use crate::error::DiscoveryError;
 use crate::http_client::HttpClient;
@@ -276,7 +278,7 @@ impl AuthServer {
     }
 
     async fn fetch_and_check(&self) -> Result<AuthorizationServerMetadata, DiscoveryError> {
-        let config = fetch_server_config_with(
+        let config = fetch_server_config_with_options(
             &self.inner.issuer,
             self.inner.server_type,
             &self.inner.options,

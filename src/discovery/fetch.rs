@@ -81,7 +81,7 @@ impl AuthServerConfig {
 /// need fixing up (mcp-auth's `transpileData`).
 pub type MetadataTransform = Arc<dyn Fn(Value) -> Value + Send + Sync>;
 
-/// Options for [`fetch_server_config_with`] and [`fetch_server_config_by_well_known_url_with`].
+/// Options for [`fetch_server_config_with_options`] and [`fetch_server_config_by_well_known_url_with_options`].
 ///
 /// ```
 /// use mcp_auth::discovery::DiscoveryOptions;
@@ -210,7 +210,7 @@ pub async fn fetch_server_config(
     issuer: &str,
     server_type: AuthServerType,
 ) -> Result<AuthServerConfig, DiscoveryError> {
-    fetch_server_config_with(issuer, server_type, &DiscoveryOptions::default()).await
+    fetch_server_config_with_options(issuer, server_type, &DiscoveryOptions::default()).await
 }
 
 /// [`fetch_server_config`] with explicit options (HTTP client, transform hook).
@@ -218,7 +218,7 @@ pub async fn fetch_server_config(
 /// # Errors
 ///
 /// As [`fetch_server_config`].
-pub async fn fetch_server_config_with(
+pub async fn fetch_server_config_with_options(
     issuer: &str,
     server_type: AuthServerType,
     options: &DiscoveryOptions,
@@ -274,7 +274,12 @@ pub async fn fetch_server_config_by_well_known_url(
     url: &str,
     server_type: AuthServerType,
 ) -> Result<AuthServerConfig, DiscoveryError> {
-    fetch_server_config_by_well_known_url_with(url, server_type, &DiscoveryOptions::default()).await
+    fetch_server_config_by_well_known_url_with_options(
+        url,
+        server_type,
+        &DiscoveryOptions::default(),
+    )
+    .await
 }
 
 /// [`fetch_server_config_by_well_known_url`] with explicit options.
@@ -282,7 +287,7 @@ pub async fn fetch_server_config_by_well_known_url(
 /// # Errors
 ///
 /// As [`fetch_server_config_by_well_known_url`].
-pub async fn fetch_server_config_by_well_known_url_with(
+pub async fn fetch_server_config_by_well_known_url_with_options(
     url: &str,
     server_type: AuthServerType,
     options: &DiscoveryOptions,

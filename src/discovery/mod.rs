@@ -15,8 +15,8 @@ pub(crate) use auth_server::log_warnings;
 pub use auth_server::{AuthServer, DEFAULT_METADATA_REFRESH, DEFAULT_METADATA_RETRY};
 pub use fetch::{
     AuthServerConfig, AuthServerType, DiscoveryOptions, MetadataTransform, fetch_server_config,
-    fetch_server_config_by_well_known_url, fetch_server_config_by_well_known_url_with,
-    fetch_server_config_with, well_known_urls,
+    fetch_server_config_by_well_known_url, fetch_server_config_by_well_known_url_with_options,
+    fetch_server_config_with_options, well_known_urls,
 };
 pub use validate::{
     AuthServerConfigErrorCode, AuthServerConfigWarningCode, AuthServerSuccessCode, ValidationIssue,

@@ -5,7 +5,7 @@ use serde_json::{Map, Value};
 use url::Url;
 
 use crate::error::MetadataError;
-use crate::http_client::is_loopback;
+use crate::http_client::is_secure_enough;
 
 /// Protected-resource metadata (RFC 9728 §2): what an MCP client fetches after a 401 to learn
 /// which authorization servers issue tokens for this resource.
@@ -20,7 +20,7 @@ use crate::http_client::is_loopback;
 /// use mcp_auth::ProtectedResourceMetadata;
 ///
 /// let metadata = ProtectedResourceMetadata::builder("https://api.example.com/mcp")
-///     .authorization_server("https://auth.example.com")
+///     .authorization_servers(["https://auth.example.com"])
 ///     .scopes_supported(["read", "write"])
 ///     .resource_name("Example MCP server")
 ///     .build()?;
@@ -126,13 +126,8 @@ pub struct ProtectedResourceMetadataBuilder {
 }
 
 impl ProtectedResourceMetadataBuilder {
-    /// Adds a trusted authorization server by its issuer identifier. At least one is required.
-    pub fn authorization_server(mut self, issuer: impl Into<String>) -> Self {
-        self.metadata.authorization_servers.push(issuer.into());
-        self
-    }
-
-    /// Replaces the list of authorization servers.
+    /// The trusted authorization servers, by issuer identifier (`authorization_servers`),
+    /// replacing any set before. At least one is required.
     pub fn authorization_servers(
         mut self,
         issuers: impl IntoIterator<Item = impl Into<String>>,
@@ -387,14 +382,14 @@ fn check_url(field: &'static str, value: &str, allow_insecure: bool) -> Result<U
             reason: "the URL has no host".into(),
         });
     }
-    match url.scheme() {
-        "https" => Ok(url),
-        "http" if allow_insecure || is_loopback(&url) => Ok(url),
-        _ => Err(MetadataError::InvalidUrl {
+    if is_secure_enough(&url, allow_insecure) {
+        Ok(url)
+    } else {
+        Err(MetadataError::InvalidUrl {
             field,
             value: value.to_owned(),
             reason: "must use https (plain http is allowed only for loopback hosts)".into(),
-        }),
+        })
     }
 }
 
@@ -520,14 +515,14 @@ mod tests {
 
     fn valid() -> ProtectedResourceMetadataBuilder {
         ProtectedResourceMetadata::builder("https://api.example.com/mcp")
-            .authorization_server("https://auth.example.com")
+            .authorization_servers(["https://auth.example.com"])
     }
 
     #[test]
     fn resource_is_kept_byte_for_byte() {
         for resource in ["https://h", "https://H.example/Mcp", "https://h:443/x/"] {
             let m = ProtectedResourceMetadata::builder(resource)
-                .authorization_server("https://as.example")
+                .authorization_servers(["https://as.example"])
                 .build()
                 .unwrap();
             let json = serde_json::to_string(&m).unwrap();
@@ -542,7 +537,7 @@ mod tests {
     fn builder_refuses_invalid_values() {
         assert!(matches!(
             ProtectedResourceMetadata::builder("api.example.com/mcp")
-                .authorization_server("https://as")
+                .authorization_servers(["https://as"])
                 .build(),
             Err(MetadataError::InvalidUrl {
                 field: "resource",
@@ -551,7 +546,7 @@ mod tests {
         ));
         assert!(matches!(
             ProtectedResourceMetadata::builder("https://h/mcp#x")
-                .authorization_server("https://as")
+                .authorization_servers(["https://as"])
                 .build(),
             Err(MetadataError::InvalidUrl {
                 field: "resource",
@@ -560,7 +555,7 @@ mod tests {
         ));
         assert!(matches!(
             ProtectedResourceMetadata::builder("http://h.example/mcp")
-                .authorization_server("https://as")
+                .authorization_servers(["https://as"])
                 .build(),
             Err(MetadataError::InvalidUrl {
                 field: "resource",
@@ -596,7 +591,7 @@ mod tests {
         ));
         assert!(matches!(
             valid()
-                .authorization_server("https://as.example/?tenant=1")
+                .authorization_servers(["https://as.example/?tenant=1"])
                 .build(),
             Err(MetadataError::InvalidUrl { .. })
         ));
@@ -610,7 +605,7 @@ mod tests {
     fn builder_accepts_loopback_http_and_warn_only_values() {
         assert!(
             ProtectedResourceMetadata::builder("http://localhost:3001/mcp?x=1")
-                .authorization_server("http://127.0.0.1:9999")
+                .authorization_servers(["http://127.0.0.1:9999"])
                 .jwks_uri("http://[::1]:1/jwks")
                 .scopes_supported(["offline_access"])
                 .build()

@@ -4,8 +4,8 @@
 use std::time::{Duration, Instant};
 
 use mcp_auth::discovery::{
-    AuthServerConfigErrorCode, DiscoveryOptions, fetch_server_config_by_well_known_url_with,
-    fetch_server_config_with,
+    AuthServerConfigErrorCode, DiscoveryOptions,
+    fetch_server_config_by_well_known_url_with_options, fetch_server_config_with_options,
 };
 use mcp_auth::testing::{Endpoint, Fault, TestAuthServer};
 use mcp_auth::{
@@ -174,7 +174,7 @@ async fn the_transform_hook_runs_before_parsing() {
         doc["response_types_supported"] = json!(["code"]);
         doc
     });
-    let config = fetch_server_config_with(server.issuer(), AuthServerType::Oidc, &options)
+    let config = fetch_server_config_with_options(server.issuer(), AuthServerType::Oidc, &options)
         .await
         .unwrap();
     assert_eq!(config.metadata.response_types_supported, ["code"]);
@@ -190,7 +190,7 @@ async fn a_slow_server_times_out_within_the_configured_time() {
         .unwrap();
     let options = DiscoveryOptions::default().http_client(http);
     let started = Instant::now();
-    let err = fetch_server_config_with(server.issuer(), AuthServerType::Oidc, &options)
+    let err = fetch_server_config_with_options(server.issuer(), AuthServerType::Oidc, &options)
         .await
         .unwrap_err();
     assert!(
@@ -217,7 +217,7 @@ async fn a_trickling_server_is_cut_off_by_the_total_timeout() {
         .unwrap();
     let options = DiscoveryOptions::default().http_client(http);
     let started = Instant::now();
-    let err = fetch_server_config_with(server.issuer(), AuthServerType::Oidc, &options)
+    let err = fetch_server_config_with_options(server.issuer(), AuthServerType::Oidc, &options)
         .await
         .unwrap_err();
     assert!(
@@ -251,7 +251,7 @@ async fn an_oversized_document_is_refused_not_allocated() {
         .build()
         .unwrap();
     let options = DiscoveryOptions::default().http_client(small);
-    let err = fetch_server_config_with(server.issuer(), AuthServerType::Oidc, &options)
+    let err = fetch_server_config_with_options(server.issuer(), AuthServerType::Oidc, &options)
         .await
         .unwrap_err();
     assert!(
@@ -316,7 +316,7 @@ async fn fetching_by_well_known_url_keeps_unknown_fields() {
         "x_vendor": {"nested": [1, 2, 3]},
         "dpop_signing_alg_values_supported": ["ES256"],
     })));
-    let config = fetch_server_config_by_well_known_url_with(
+    let config = fetch_server_config_by_well_known_url_with_options(
         &server.oauth_metadata_url(),
         AuthServerType::OAuth,
         &DiscoveryOptions::default(),

@@ -119,7 +119,7 @@ async fn configured_fields_are_served_in_a_fixed_order_and_empty_ones_omitted() 
             m.resource_documentation("https://docs.example.com")
                 .extra("resource_name#it", "Esempio")
                 // Overridden: the published servers are the configured AuthServers.
-                .authorization_server("https://ignored.example.com")
+                .authorization_servers(["https://ignored.example.com"])
         })]);
     let answer = call(
         &service,
