@@ -17,8 +17,12 @@ use crate::metadata::AuthorizationServerMetadata;
 
 /// Default time after which discovered metadata is fetched again (1 hour).
 pub const DEFAULT_METADATA_REFRESH: Duration = Duration::from_secs(3600);
-/// Default wait before a failed refresh is retried while stale metadata is served (30 s).
+/// Default longest wait between two attempts after failed fetches (30 s): the backoff starts
+/// at [`FIRST_METADATA_RETRY`] and doubles up to this.
 pub const DEFAULT_METADATA_RETRY: Duration = Duration::from_secs(30);
+/// The wait after the first failed fetch before the next attempt (1 s), doubling after each
+/// further failure up to the retry interval.
+pub const FIRST_METADATA_RETRY: Duration = Duration::from_secs(1);
 
 type MetadataResult = Result<Arc<AuthorizationServerMetadata>, DiscoveryError>;
 
@@ -28,11 +32,15 @@ type MetadataResult = Result<Arc<AuthorizationServerMetadata>, DiscoveryError>;
 /// (mcp-auth 0.2's discovery config, useful where startup must not do network I/O):
 ///
 /// - concurrent first calls to [`metadata`](Self::metadata) share one fetch;
-/// - a failed fetch is not cached: the next call tries again;
+/// - a failed fetch is retried with a backoff: calls in the meantime get the same error at once
+///   (a flood of requests while the server is down costs no extra fetches), the next attempt
+///   comes 1 s later, then 2 s, 4 s, ... up to [`with_retry_interval`](Self::with_retry_interval)
+///   (default 30 s); the first success resets it, so a server that heals is used again within
+///   about a second of the next attempt. The first failure is logged at `error`, later ones at
+///   `warn` (at most once per attempt, so at a bounded rate), and the recovery at `info`;
 /// - discovered metadata is refreshed after [`with_refresh_interval`](Self::with_refresh_interval)
 ///   (default 1 h), so an authorization server can move its `jwks_uri`; if a refresh fails, the
-///   previous document keeps being used (and the failure is logged) and the refresh is retried
-///   after 30 s;
+///   previous document keeps being used while the refresh is retried with the same backoff;
 /// - the fetched document's `issuer` must equal the configured issuer, and it must pass
 ///   [`validate_server_config`] (errors refuse it, warnings are logged).
 ///
@@ -66,6 +74,23 @@ struct Inner {
 struct DiscoveryState {
     cached: Option<(Arc<AuthorizationServerMetadata>, Instant)>,
     in_flight: Option<Shared<BoxFuture<'static, MetadataResult>>>,
+    /// The failures since the last success, if the last attempt failed.
+    failing: Option<Failing>,
+}
+
+/// Consecutive failed fetches: what the last one said, and when the next may start.
+struct Failing {
+    error: DiscoveryError,
+    attempts: u32,
+    retry_at: Instant,
+}
+
+/// The wait after `attempts` consecutive failures: 1 s, 2 s, 4 s, ... capped at `max`.
+fn backoff(attempts: u32, max: Duration) -> Duration {
+    let exponent = attempts.saturating_sub(1).min(16);
+    FIRST_METADATA_RETRY
+        .saturating_mul(1_u32 << exponent)
+        .min(max)
 }
 
 impl fmt::Debug for AuthServer {
@@ -170,8 +195,10 @@ impl AuthServer {
         self.rebuild(|inner| inner.refresh_interval = interval)
     }
 
-    /// How long to wait before retrying a failed refresh while the previous document is
-    /// served. Default: 30 s.
+    /// The longest wait between attempts after failed fetches: the backoff starts at 1 s
+    /// ([`FIRST_METADATA_RETRY`], or this interval if shorter) and doubles up to it. Meanwhile
+    /// callers get the last error at once (503), or the previous document if there is one.
+    /// Default: 30 s ([`DEFAULT_METADATA_RETRY`]).
     #[must_use]
     pub fn with_retry_interval(self, interval: Duration) -> Self {
         self.rebuild(|inner| inner.retry_interval = interval)
@@ -233,6 +260,15 @@ impl AuthServer {
             match &state.in_flight {
                 Some(fetch) => fetch.clone(),
                 None => {
+                    if let Some(failing) = &state.failing
+                        && Instant::now() < failing.retry_at
+                    {
+                        // Backing off: the previous document if there is one, else the error.
+                        return match &state.cached {
+                            Some((stale, _)) => Ok(stale.clone()),
+                            None => Err(failing.error.clone()),
+                        };
+                    }
                     let this = self.clone();
                     let fetch = async move { this.refresh().await }.boxed().shared();
                     state.in_flight = Some(fetch.clone());
@@ -251,29 +287,54 @@ impl AuthServer {
         };
         let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
         state.in_flight = None;
+        let issuer = &self.inner.issuer;
         match result {
             Ok(metadata) => {
+                if let Some(failing) = state.failing.take() {
+                    tracing::info!(
+                        issuer = %issuer,
+                        failed_attempts = failing.attempts,
+                        "authorization server metadata fetched again after failures"
+                    );
+                }
                 let metadata = Arc::new(metadata);
                 state.cached = Some((metadata.clone(), Instant::now()));
                 Ok(metadata)
             }
-            Err(error) => match &mut state.cached {
-                Some((stale, fetched_at)) => {
-                    tracing::warn!(
-                        issuer = %self.inner.issuer,
+            Err(error) => {
+                let attempts = state.failing.as_ref().map_or(0, |f| f.attempts) + 1;
+                let wait = backoff(attempts, self.inner.retry_interval);
+                let stale = state.cached.as_ref().map(|(stale, _)| stale.clone());
+                if attempts == 1 {
+                    tracing::error!(
+                        issuer = %issuer,
                         %error,
-                        "refreshing authorization server metadata failed; using the previous document"
+                        retry_in = ?wait,
+                        using_previous_document = stale.is_some(),
+                        "cannot fetch the authorization server metadata; requests that need it \
+                         get 503 until it can be fetched"
                     );
-                    // Retry after `retry_interval` rather than on every request.
-                    let now = Instant::now();
-                    *fetched_at = now
-                        .checked_sub(self.inner.refresh_interval)
-                        .and_then(|t| t.checked_add(self.inner.retry_interval))
-                        .unwrap_or(now);
-                    Ok(stale.clone())
+                } else {
+                    tracing::warn!(
+                        issuer = %issuer,
+                        %error,
+                        attempts,
+                        retry_in = ?wait,
+                        using_previous_document = stale.is_some(),
+                        "the authorization server metadata still cannot be fetched"
+                    );
                 }
-                None => Err(error),
-            },
+                let now = Instant::now();
+                state.failing = Some(Failing {
+                    error: error.clone(),
+                    attempts,
+                    // An interval too large for the clock means "do not retry for a long time".
+                    retry_at: now
+                        .checked_add(wait)
+                        .unwrap_or(now + Duration::from_secs(86_400)),
+                });
+                stale.ok_or(error)
+            }
         }
     }
 

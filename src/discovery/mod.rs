@@ -12,7 +12,9 @@ mod fetch;
 mod validate;
 
 pub(crate) use auth_server::log_warnings;
-pub use auth_server::{AuthServer, DEFAULT_METADATA_REFRESH, DEFAULT_METADATA_RETRY};
+pub use auth_server::{
+    AuthServer, DEFAULT_METADATA_REFRESH, DEFAULT_METADATA_RETRY, FIRST_METADATA_RETRY,
+};
 pub use fetch::{
     AuthServerConfig, AuthServerType, DiscoveryOptions, MetadataTransform, fetch_server_config,
     fetch_server_config_by_well_known_url, fetch_server_config_by_well_known_url_with_options,

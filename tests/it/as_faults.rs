@@ -24,7 +24,10 @@ const COOLDOWN: Duration = Duration::from_millis(300);
 async fn serve(issuer: &str, http: HttpClient, cooldown: Duration, max_age: Duration) -> App {
     let issuer = issuer.to_owned();
     App::serve(|resource| {
-        let server = AuthServer::discover(issuer, AuthServerType::Oidc).with_http_client(http);
+        // Discovery retries after `cooldown` at most, so the JWKS behaviour is what is seen.
+        let server = AuthServer::discover(issuer, AuthServerType::Oidc)
+            .with_http_client(http)
+            .with_retry_interval(cooldown);
         let auth = McpAuth::builder()
             .protected_resource(ProtectedResource::new(resource).authorization_server(server))
             .build()
@@ -135,9 +138,11 @@ async fn an_authorization_server_failing_at_start_gets_503_then_recovers_when_he
         app.expect_server_side(&outcome, 503);
     }
 
-    // Metadata back, JWKS still failing: still 503, never 200 and never 401.
+    // Metadata back, JWKS still failing: still 503, never 200 and never 401. (Discovery
+    // retries once its backoff, at most the cooldown, has passed.)
     server.heal(Endpoint::OidcMetadata);
     server.fail(Endpoint::Jwks, Fault::Status(500));
+    tokio::time::sleep(COOLDOWN + Duration::from_millis(50)).await;
     for _ in 0..3 {
         let outcome = app.post(&valid).await;
         let reason = app.expect_server_side(&outcome, 503);

@@ -355,34 +355,78 @@ async fn a_hundred_concurrent_first_uses_share_one_fetch() {
 async fn concurrent_first_uses_share_a_failure_and_the_next_call_retries() {
     let server = TestAuthServer::start().await.unwrap();
     server.fail_times(Endpoint::OidcMetadata, Fault::Status(503), 1);
-    let auth_server = AuthServer::discover(server.issuer(), AuthServerType::Oidc);
+    let auth_server = AuthServer::discover(server.issuer(), AuthServerType::Oidc)
+        .with_retry_interval(Duration::from_millis(100));
     let calls = (0..20).map(|_| {
         let auth_server = auth_server.clone();
         tokio::spawn(async move { auth_server.metadata().await })
     });
     let results = futures_util::future::join_all(calls).await;
-    let failures = results
-        .iter()
-        .filter(|r| r.as_ref().unwrap().is_err())
-        .count();
-    assert!(failures >= 1);
-    // Callers that arrived during the failing fetch shared it; late ones triggered at most
-    // one more (successful) fetch.
-    assert!(server.request_count(Endpoint::OidcMetadata) <= 2);
+    assert!(results.iter().all(|r| r.as_ref().unwrap().is_err()));
+    // Every caller shared the failing fetch or got its error during the backoff.
+    assert_eq!(server.request_count(Endpoint::OidcMetadata), 1);
 
-    // The failure was not cached.
+    // After the backoff, the next call tries again.
+    tokio::time::sleep(Duration::from_millis(150)).await;
     auth_server.metadata().await.unwrap();
-    assert!(server.request_count(Endpoint::OidcMetadata) <= 2);
+    assert_eq!(server.request_count(Endpoint::OidcMetadata), 2);
 }
 
 #[tokio::test]
-async fn a_failure_is_not_cached() {
+async fn a_failure_is_retried_after_a_short_backoff() {
     let server = TestAuthServer::start().await.unwrap();
     server.fail_times(Endpoint::OidcMetadata, Fault::Status(503), 1);
-    let auth_server = AuthServer::discover(server.issuer(), AuthServerType::Oidc);
+    let auth_server = AuthServer::discover(server.issuer(), AuthServerType::Oidc)
+        .with_retry_interval(Duration::from_millis(100));
     assert!(auth_server.metadata().await.is_err());
+    // During the backoff the error is answered without a request.
+    assert!(auth_server.metadata().await.is_err());
+    assert_eq!(server.request_count(Endpoint::OidcMetadata), 1);
+    tokio::time::sleep(Duration::from_millis(150)).await;
     assert!(auth_server.metadata().await.is_ok());
     assert_eq!(server.request_count(Endpoint::OidcMetadata), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_while_the_server_is_down_costs_one_fetch_per_backoff_step_and_heals_within_seconds()
+ {
+    let server = TestAuthServer::start().await.unwrap();
+    server.fail(Endpoint::OidcMetadata, Fault::Status(500));
+    // The default backoff: 1 s after the first failure, then 2 s, 4 s, ... up to 30 s.
+    let auth_server = AuthServer::discover(server.issuer(), AuthServerType::Oidc);
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_millis(2_500) {
+        let calls = (0..50).map(|_| {
+            let auth_server = auth_server.clone();
+            tokio::spawn(async move { auth_server.metadata().await })
+        });
+        for result in futures_util::future::join_all(calls).await {
+            assert!(result.unwrap().is_err());
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Attempts at about 0 s, 1 s and 3 s: two within 2.5 s, whatever the number of callers.
+    let attempts = server.request_count(Endpoint::OidcMetadata);
+    assert!((1..=2).contains(&attempts), "{attempts} fetches");
+
+    server.heal(Endpoint::OidcMetadata);
+    let healed = Instant::now();
+    loop {
+        if auth_server.metadata().await.is_ok() {
+            break;
+        }
+        assert!(
+            healed.elapsed() < Duration::from_secs(5),
+            "still failing after the heal"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The next attempt was due at about 3 s after the first failure.
+    assert!(
+        healed.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        healed.elapsed()
+    );
 }
 
 #[tokio::test]

@@ -347,9 +347,11 @@ async fn delegated_mode_discovers_on_first_request_then_serves_from_cache() {
 async fn delegated_mode_answers_503_when_the_metadata_cannot_be_fetched() {
     let server = TestAuthServer::start().await.unwrap();
     server.fail(Endpoint::OAuthMetadata, Fault::Status(502));
-    let auth =
-        McpAuth::authorization_server(AuthServer::discover(server.issuer(), AuthServerType::OAuth))
-            .unwrap();
+    let auth = McpAuth::authorization_server(
+        AuthServer::discover(server.issuer(), AuthServerType::OAuth)
+            .with_retry_interval(Duration::from_millis(50)),
+    )
+    .unwrap();
     let service = auth.metadata_service();
     let answer = call(
         &service,
@@ -362,8 +364,10 @@ async fn delegated_mode_answers_503_when_the_metadata_cannot_be_fetched() {
     assert_eq!(body["error"], "temporarily_unavailable");
     assert_eq!(answer.header("cache-control"), Some("no-store"));
 
-    // A failure is not cached: once the server heals, the next request succeeds.
+    // A failure is retried after a short backoff: once the server heals, a request after it
+    // succeeds.
     server.heal_all();
+    tokio::time::sleep(Duration::from_millis(100)).await;
     let answer = call(
         &service,
         Method::GET,
