@@ -16,6 +16,25 @@ use http::StatusCode;
 
 use crate::discovery::ValidationResult;
 
+/// The longest text from the network (an issuer, a URL, an error the authorization server
+/// sent) that an error message repeats, in bytes.
+pub(crate) const MAX_ECHO_BYTES: usize = 256;
+
+/// `text` cut to at most [`MAX_ECHO_BYTES`] at a character boundary, with `…` when cut: the
+/// one way network text enters our error messages.
+pub(crate) fn bounded_echo(text: &str) -> String {
+    if text.len() <= MAX_ECHO_BYTES {
+        return text.to_owned();
+    }
+    let mut end = MAX_ECHO_BYTES;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut cut = text.get(..end).unwrap_or_default().to_owned();
+    cut.push('…');
+    cut
+}
+
 /// An outbound HTTP request (metadata, JWKS, userinfo, introspection) failed.
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
@@ -36,6 +55,15 @@ pub enum FetchError {
     InsecureUrl {
         /// The refused URL.
         url: String,
+    },
+    /// The host is, or resolves only to, an address outbound fetches refuse: private,
+    /// link-local or unspecified (or, for `*.localhost`, not loopback).
+    #[error("refusing to fetch `{url}`: {reason}")]
+    AddressRefused {
+        /// The refused URL.
+        url: String,
+        /// Which address rule refused it, and how to allow it if it is intended.
+        reason: String,
     },
     /// The whole exchange took longer than the configured timeout.
     #[error("request to `{url}` timed out after {timeout:?}; the server is slow or unreachable")]
@@ -179,6 +207,20 @@ pub enum DiscoveryError {
         expected: String,
         /// The issuer in the document.
         actual: String,
+    },
+    /// A discovered endpoint is neither on the issuer's origin nor on an allowed one.
+    #[error(
+        "the authorization server metadata of `{issuer}` names {field} `{url}`, which is not on \
+         the issuer's origin; the document is not trusted. If the provider really hosts it \
+         there, allow that origin with `AuthServer::with_allowed_endpoint_origins`"
+    )]
+    ForeignEndpoint {
+        /// The issuer.
+        issuer: String,
+        /// The metadata field (`jwks_uri`, `userinfo_endpoint`, `introspection_endpoint`).
+        field: &'static str,
+        /// The URL it names (shortened if long).
+        url: String,
     },
     /// The server does not meet the MCP specification (see [`validate_server_config`](crate::validate_server_config)).
     #[error(

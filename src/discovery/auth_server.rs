@@ -65,6 +65,8 @@ struct Inner {
     options: DiscoveryOptions,
     refresh_interval: Duration,
     retry_interval: Duration,
+    /// Origins besides the issuer's that discovered endpoints may be on.
+    allowed_endpoint_origins: Vec<url::Origin>,
     /// `None` for a resolved server.
     discovery: Option<Mutex<DiscoveryState>>,
     resolved: Option<Arc<AuthorizationServerMetadata>>,
@@ -140,6 +142,7 @@ impl AuthServer {
         let discovery = resolved
             .is_none()
             .then(|| Mutex::new(DiscoveryState::default()));
+        options.http.trust_host_of(&issuer);
         Self {
             inner: Arc::new(Inner {
                 issuer,
@@ -147,6 +150,7 @@ impl AuthServer {
                 options,
                 refresh_interval: DEFAULT_METADATA_REFRESH,
                 retry_interval: DEFAULT_METADATA_RETRY,
+                allowed_endpoint_origins: Vec::new(),
                 discovery,
                 resolved,
             }),
@@ -161,6 +165,7 @@ impl AuthServer {
             options: inner.options.clone(),
             refresh_interval: inner.refresh_interval,
             retry_interval: inner.retry_interval,
+            allowed_endpoint_origins: inner.allowed_endpoint_origins.clone(),
             discovery: inner
                 .resolved
                 .is_none()
@@ -168,9 +173,40 @@ impl AuthServer {
             resolved: inner.resolved.clone(),
         };
         change(&mut fresh);
+        fresh.options.http.trust_host_of(&fresh.issuer);
         Self {
             inner: Arc::new(fresh),
         }
+    }
+
+    /// Origins other than the issuer's where discovered `jwks_uri`, `userinfo_endpoint` and
+    /// `introspection_endpoint` may be. Default: none, so they must share the issuer's origin
+    /// (scheme, host and port).
+    ///
+    /// A discovered document is network input: if it could name any endpoint, a tampered
+    /// document would send users' tokens and the resource server's client secret anywhere.
+    /// A document naming an endpoint elsewhere is refused ([`DiscoveryError::ForeignEndpoint`];
+    /// requests get 500 until it is fixed). Providers that host their keys on another origin
+    /// need this (Google, for example, serves the keys of `https://accounts.google.com` from
+    /// `https://www.googleapis.com`); the providers in `docs/providers/` all keep them on the
+    /// issuer's origin. Metadata given up front ([`from_metadata`](Self::from_metadata),
+    /// [`from_config`](Self::from_config)) is your own configuration and is not checked.
+    ///
+    /// ```
+    /// use mcp_auth::{AuthServer, AuthServerType};
+    ///
+    /// let google = AuthServer::discover("https://accounts.google.com", AuthServerType::Oidc)
+    ///     .with_allowed_endpoint_origins([url::Url::parse("https://www.googleapis.com")?]);
+    /// # let _ = google;
+    /// # Ok::<(), url::ParseError>(())
+    /// ```
+    #[must_use]
+    pub fn with_allowed_endpoint_origins(
+        self,
+        origins: impl IntoIterator<Item = url::Url>,
+    ) -> Self {
+        let origins: Vec<url::Origin> = origins.into_iter().map(|url| url.origin()).collect();
+        self.rebuild(|inner| inner.allowed_endpoint_origins = origins)
     }
 
     /// The HTTP client used for this server's metadata, and by verifiers for its JWKS,
@@ -353,7 +389,41 @@ impl AuthServer {
             });
         }
         log_warnings(&self.inner.issuer, &result);
+        self.check_endpoint_origins(&config.metadata)?;
         Ok(config.metadata)
+    }
+
+    /// Refuses a document whose outbound endpoints are neither on the issuer's origin nor on
+    /// an allowed one.
+    fn check_endpoint_origins(
+        &self,
+        metadata: &AuthorizationServerMetadata,
+    ) -> Result<(), DiscoveryError> {
+        let issuer =
+            url::Url::parse(&self.inner.issuer).map_err(|e| DiscoveryError::InvalidIssuer {
+                issuer: self.inner.issuer.clone(),
+                reason: format!("not an absolute URL ({e})").into(),
+            })?;
+        let endpoints = [
+            ("jwks_uri", &metadata.jwks_uri),
+            ("userinfo_endpoint", &metadata.userinfo_endpoint),
+            ("introspection_endpoint", &metadata.introspection_endpoint),
+        ];
+        for (field, value) in endpoints {
+            let Some(value) = value else { continue };
+            let origin = url::Url::parse(value).map(|url| url.origin()).ok();
+            let allowed = origin.as_ref().is_some_and(|origin| {
+                *origin == issuer.origin() || self.inner.allowed_endpoint_origins.contains(origin)
+            });
+            if !allowed {
+                return Err(DiscoveryError::ForeignEndpoint {
+                    issuer: self.inner.issuer.clone(),
+                    field,
+                    url: crate::error::bounded_echo(value),
+                });
+            }
+        }
+        Ok(())
     }
 }
 

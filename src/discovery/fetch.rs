@@ -224,6 +224,8 @@ pub async fn fetch_server_config_with_options(
     options: &DiscoveryOptions,
 ) -> Result<AuthServerConfig, DiscoveryError> {
     let urls = well_known_urls(issuer, server_type)?;
+    // The issuer is configuration: its host is trusted whatever it resolves to.
+    options.http.trust_host_of(issuer);
     let config = if server_type == AuthServerType::Auto {
         let mut tried = Vec::new();
         let mut found = None;

@@ -482,3 +482,134 @@ async fn a_discovered_server_that_does_not_fit_mcp_is_refused() {
     }
     assert!(err.to_string().contains("pkce_not_supported"));
 }
+
+#[tokio::test]
+async fn a_discovered_endpoint_on_another_origin_is_refused_unless_allowed() {
+    let server = TestAuthServer::start().await.unwrap();
+    for field in ["jwks_uri", "userinfo_endpoint", "introspection_endpoint"] {
+        server.set_metadata_override(Some(json!({ field: "https://keys.attacker.example/x" })));
+        let refused = AuthServer::discover(server.issuer(), AuthServerType::Oidc)
+            .metadata()
+            .await
+            .unwrap_err();
+        match &refused {
+            DiscoveryError::ForeignEndpoint {
+                field: named, url, ..
+            } => {
+                assert_eq!(*named, field);
+                assert_eq!(url, "https://keys.attacker.example/x");
+            }
+            other => panic!("{field}: {other:?}"),
+        }
+        assert!(
+            refused
+                .to_string()
+                .contains("with_allowed_endpoint_origins")
+        );
+    }
+    // Same host, other port: another origin too.
+    let other_port = format!("http://127.0.0.1:{}/jwks", server.local_addr().port() ^ 1);
+    server.set_metadata_override(Some(json!({ "jwks_uri": other_port })));
+    assert!(matches!(
+        AuthServer::discover(server.issuer(), AuthServerType::Oidc)
+            .metadata()
+            .await,
+        Err(DiscoveryError::ForeignEndpoint { .. })
+    ));
+
+    // An explicitly allowed origin is accepted.
+    server.set_metadata_override(Some(
+        json!({ "jwks_uri": "https://keys.provider.example/jwks" }),
+    ));
+    let allowed = AuthServer::discover(server.issuer(), AuthServerType::Oidc)
+        .with_allowed_endpoint_origins([url::Url::parse("https://keys.provider.example").unwrap()])
+        .metadata()
+        .await
+        .unwrap();
+    assert_eq!(
+        allowed.jwks_uri.as_deref(),
+        Some("https://keys.provider.example/jwks")
+    );
+}
+
+#[tokio::test]
+async fn a_foreign_endpoint_is_echoed_at_most_256_bytes() {
+    let server = TestAuthServer::start().await.unwrap();
+    let long = format!("https://attacker.example/{}", "a".repeat(10_000));
+    server.set_metadata_override(Some(json!({ "jwks_uri": long })));
+    let refused = AuthServer::discover(server.issuer(), AuthServerType::Oidc)
+        .metadata()
+        .await
+        .unwrap_err();
+    let DiscoveryError::ForeignEndpoint { url, .. } = &refused else {
+        panic!("{refused:?}");
+    };
+    assert!(url.len() <= 256 + '…'.len_utf8(), "{}", url.len());
+    assert!(refused.to_string().len() < 1_000);
+}
+
+#[tokio::test]
+async fn an_allowed_endpoint_on_a_private_address_is_refused_before_any_connection() {
+    let server = TestAuthServer::start().await.unwrap();
+    // Allowed by origin, but on the cloud metadata address: the address screening refuses it.
+    server.set_metadata_override(Some(json!({ "jwks_uri": "http://169.254.169.254/keys" })));
+    let auth_server = AuthServer::discover(server.issuer(), AuthServerType::Oidc)
+        .with_http_client(
+            HttpClient::builder()
+                .allow_insecure_http(true)
+                .build()
+                .unwrap(),
+        )
+        .with_allowed_endpoint_origins([url::Url::parse("http://169.254.169.254").unwrap()]);
+    let metadata = auth_server.metadata().await.unwrap();
+    let verifier = mcp_auth::verify::JwtVerifier::builder()
+        .authorization_server(auth_server.clone())
+        .build()
+        .unwrap();
+    let token = server
+        .token()
+        .audience("https://api.example.com/mcp")
+        .sign();
+    let started = Instant::now();
+    let refused = mcp_auth::TokenVerifier::verify(&verifier, &token)
+        .await
+        .unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "it tried to connect"
+    );
+    let text = refused.to_string();
+    assert!(
+        text.contains("169.254.169.254") && text.contains("allow_private_addresses"),
+        "{text}"
+    );
+    assert_eq!(
+        metadata.jwks_uri.as_deref(),
+        Some("http://169.254.169.254/keys")
+    );
+
+    // With private addresses allowed, the request is attempted (and fails to connect, or
+    // times out: there is no such server here).
+    let permissive = HttpClient::builder()
+        .allow_insecure_http(true)
+        .allow_private_addresses(true)
+        .connect_timeout(Duration::from_millis(200))
+        .timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    assert!(permissive.allows_private_addresses());
+    let auth_server = AuthServer::discover(server.issuer(), AuthServerType::Oidc)
+        .with_http_client(permissive)
+        .with_allowed_endpoint_origins([url::Url::parse("http://169.254.169.254").unwrap()]);
+    let verifier = mcp_auth::verify::JwtVerifier::builder()
+        .authorization_server(auth_server)
+        .build()
+        .unwrap();
+    let refused = mcp_auth::TokenVerifier::verify(&verifier, &token)
+        .await
+        .unwrap_err();
+    assert!(
+        !refused.to_string().contains("allow_private_addresses"),
+        "{refused}"
+    );
+}

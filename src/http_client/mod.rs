@@ -8,7 +8,11 @@
 //! - a response-size cap (default 1 MiB): a larger body is an error, never an allocation;
 //! - redirects only within the same origin (at most 5); a redirect elsewhere is an error;
 //! - `https` only, unless the host is a loopback address (`127.0.0.0/8`, `::1`, `localhost`) or
-//!   plain http was allowed explicitly with [`HttpClientBuilder::allow_insecure_http`].
+//!   plain http was allowed explicitly with [`HttpClientBuilder::allow_insecure_http`];
+//! - no private, link-local or unspecified addresses (after DNS resolution, and for IP-literal
+//!   hosts), except for the hosts of the configured issuers or when
+//!   [`HttpClientBuilder::allow_private_addresses`] says so; `localhost` and `*.localhost` must
+//!   resolve to loopback addresses.
 //!
 //! ```
 //! use std::time::Duration;
@@ -21,7 +25,10 @@
 //! # Ok::<(), mcp_auth::FetchError>(())
 //! ```
 
+mod address;
+
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -29,6 +36,7 @@ use http::{HeaderMap, StatusCode};
 use url::Url;
 
 use crate::error::FetchError;
+use address::{AddressRefused, ScreeningResolver, TrustedHosts, is_screened};
 
 /// Default connect timeout of an [`HttpClient`].
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -48,6 +56,8 @@ pub struct HttpClient {
     client: Result<reqwest::Client, String>,
     max_response_bytes: usize,
     allow_insecure_http: bool,
+    allow_private_addresses: bool,
+    trusted_hosts: TrustedHosts,
     timeout: Duration,
 }
 
@@ -59,6 +69,7 @@ pub struct HttpClientBuilder {
     timeout: Duration,
     max_response_bytes: usize,
     allow_insecure_http: bool,
+    allow_private_addresses: bool,
     user_agent: String,
 }
 
@@ -89,6 +100,7 @@ impl Default for HttpClientBuilder {
             timeout: DEFAULT_TIMEOUT,
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             allow_insecure_http: false,
+            allow_private_addresses: false,
             user_agent: concat!("mcp-auth-rust/", env!("CARGO_PKG_VERSION")).to_owned(),
         }
     }
@@ -122,6 +134,21 @@ impl HttpClientBuilder {
         self
     }
 
+    /// Allows requests to private (RFC 1918, RFC 6598, IPv6 unique-local), link-local and
+    /// unspecified addresses on every host. Default: `false`.
+    ///
+    /// By default such addresses are refused, after DNS resolution and for IP-literal URLs,
+    /// except on the hosts of the configured issuers (an authorization server on your private
+    /// network is trusted with its own endpoints). This keeps a tampered or misconfigured
+    /// metadata document from making the resource server call into its own network. Turn it
+    /// on when endpoints you allowed on purpose (see
+    /// [`AuthServer::with_allowed_endpoint_origins`](crate::AuthServer::with_allowed_endpoint_origins))
+    /// live on private addresses.
+    pub fn allow_private_addresses(mut self, allow: bool) -> Self {
+        self.allow_private_addresses = allow;
+        self
+    }
+
     /// The `User-Agent` sent with each request. Default: `mcp-auth-rust/<version>`.
     pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
         self.user_agent = user_agent.into();
@@ -134,7 +161,13 @@ impl HttpClientBuilder {
     ///
     /// [`FetchError::Client`] if the TLS backend cannot be initialised.
     pub fn build(self) -> Result<HttpClient, FetchError> {
+        let trusted_hosts = TrustedHosts::default();
+        let resolver = ScreeningResolver {
+            trusted: trusted_hosts.clone(),
+            allow_private: self.allow_private_addresses,
+        };
         let client = reqwest::Client::builder()
+            .dns_resolver(Arc::new(resolver))
             .connect_timeout(self.connect_timeout)
             .timeout(self.timeout)
             .user_agent(self.user_agent)
@@ -147,6 +180,8 @@ impl HttpClientBuilder {
             client: Ok(client),
             max_response_bytes: self.max_response_bytes,
             allow_insecure_http: self.allow_insecure_http,
+            allow_private_addresses: self.allow_private_addresses,
+            trusted_hosts,
             timeout: self.timeout,
         })
     }
@@ -177,9 +212,10 @@ impl Default for HttpClient {
     /// request through this client fails with [`FetchError::Client`].
     fn default() -> Self {
         let builder = HttpClientBuilder::default();
-        let (max_response_bytes, allow_insecure_http, timeout) = (
+        let (max_response_bytes, allow_insecure_http, allow_private_addresses, timeout) = (
             builder.max_response_bytes,
             builder.allow_insecure_http,
+            builder.allow_private_addresses,
             builder.timeout,
         );
         builder.build().unwrap_or_else(|error| {
@@ -188,6 +224,8 @@ impl Default for HttpClient {
                 client: Err(error.to_string()),
                 max_response_bytes,
                 allow_insecure_http,
+                allow_private_addresses,
+                trusted_hosts: TrustedHosts::default(),
                 timeout,
             }
         })
@@ -210,19 +248,51 @@ impl HttpClient {
         self.allow_insecure_http
     }
 
-    /// Parses `url` and checks it against the https rule.
+    /// Whether requests to private, link-local and unspecified addresses are allowed on every
+    /// host.
+    pub fn allows_private_addresses(&self) -> bool {
+        self.allow_private_addresses
+    }
+
+    /// Trusts the addresses of `url`'s host whatever they are: the host of a configured issuer.
+    /// Clones of this client share the list.
+    pub(crate) fn trust_host_of(&self, url: &str) {
+        if let Some(host) = Url::parse(url).ok().as_ref().and_then(Url::host_str) {
+            self.trusted_hosts.insert(host);
+        }
+    }
+
+    /// Parses `url` and checks it against the https rule and, for an IP-literal host, the
+    /// address screening (names are screened when they are resolved).
     pub(crate) fn check_url(&self, url: &str) -> Result<Url, FetchError> {
         let parsed = Url::parse(url).map_err(|e| FetchError::InvalidUrl {
             url: url.to_owned(),
             reason: e.to_string(),
         })?;
-        if is_secure_enough(&parsed, self.allow_insecure_http) {
-            Ok(parsed)
-        } else {
-            Err(FetchError::InsecureUrl {
+        if !is_secure_enough(&parsed, self.allow_insecure_http) {
+            return Err(FetchError::InsecureUrl {
                 url: url.to_owned(),
-            })
+            });
         }
+        let literal = match parsed.host() {
+            Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
+            Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
+            _ => None,
+        };
+        if let (Some(ip), Some(host)) = (literal, parsed.host_str())
+            && is_screened(ip)
+            && !self.allow_private_addresses
+            && !self.trusted_hosts.contains(host)
+        {
+            return Err(FetchError::AddressRefused {
+                url: url.to_owned(),
+                reason: format!(
+                    "{ip} is a private, link-local or unspecified address; if this server is on \
+                     your private network, call `HttpClientBuilder::allow_private_addresses(true)`"
+                ),
+            });
+        }
+        Ok(parsed)
     }
 
     /// `GET url` with `Accept: application/json`; a non-2xx status is an error.
@@ -318,6 +388,16 @@ impl HttpClient {
     }
 
     fn map_error(&self, url: &str, error: reqwest::Error) -> FetchError {
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&error);
+        while let Some(cause) = source {
+            if let Some(refused) = cause.downcast_ref::<AddressRefused>() {
+                return FetchError::AddressRefused {
+                    url: url.to_owned(),
+                    reason: refused.to_string(),
+                };
+            }
+            source = cause.source();
+        }
         if error.is_timeout() {
             FetchError::Timeout {
                 url: url.to_owned(),
