@@ -242,6 +242,35 @@ pub enum ConfigError {
     /// Another invalid setting.
     #[error("{0}")]
     Invalid(Cow<'static, str>),
+
+    // Verifiers
+    /// A JWS algorithm name is a shared-secret (HMAC) algorithm: `HS256`, `HS384`, `HS512`.
+    #[error(
+        "`{algorithm}` is a shared-secret algorithm; it is refused because the keys come from a \
+         public JWKS (RFC 8725 §2.1). Use RS*, PS*, ES256, ES384 or EdDSA"
+    )]
+    SharedSecretAlgorithm {
+        /// The name given.
+        algorithm: String,
+    },
+    /// A JWS algorithm name is `none` (in any spelling): unsigned tokens.
+    #[error(
+        "`{algorithm}` (unsigned tokens) is never accepted (RFC 9068 §2.1); use a signature \
+         algorithm such as RS256"
+    )]
+    UnsignedAlgorithm {
+        /// The name given.
+        algorithm: String,
+    },
+    /// A name that is not one of the JWS signature algorithms the JWT verifier supports.
+    #[error(
+        "`{algorithm}` is not a supported JWS algorithm; use one of RS256, RS384, RS512, PS256, \
+         PS384, PS512, ES256, ES384, EdDSA (case-sensitive)"
+    )]
+    UnsupportedAlgorithm {
+        /// The name given.
+        algorithm: String,
+    },
 }
 
 /// Why a [`TokenVerifier`](crate::TokenVerifier) did not produce an [`AuthInfo`](crate::AuthInfo).

@@ -77,7 +77,6 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::str::FromStr;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -89,11 +88,11 @@ use serde::de::IgnoredAny;
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 
-use super::TokenVerifier;
 use super::cache::{
     DEFAULT_TTL, TokenHash, lifetime, time_left, token_hash, with_token, without_token,
 };
 use super::jwks::{JwkKey, JwksCache, JwksSettings};
+use super::{JwsAlgorithm, TokenVerifier};
 use crate::auth_info::{AuthInfo, numeric_date};
 use crate::discovery::AuthServer;
 use crate::error::{ConfigError, VerifyError};
@@ -116,150 +115,6 @@ pub const DEFAULT_VERIFIED_TOKEN_CACHE_ENTRIES: u64 = 1_000;
 pub const MAX_TOKEN_BYTES: usize = 64 * 1024;
 /// Longest untrusted issuer echoed in [`VerifyError::UntrustedIssuer`].
 const MAX_ECHOED_ISSUER: usize = 256;
-
-/// A JWS signature algorithm [`JwtVerifier`] can verify.
-///
-/// Only asymmetric algorithms exist here: the keys come from a public JWKS, so an `HS*`
-/// (shared-secret) token could be forged by anyone who read that JWKS (RFC 8725 §2.1), and
-/// `none` is never acceptable (RFC 9068 §2.1). Parsing `"HS256"` or `"none"` with
-/// [`FromStr`] fails with a [`ConfigError`] that says so.
-///
-/// ```
-/// use mcp_auth::verify::JwsAlgorithm;
-///
-/// assert_eq!("ES256".parse::<JwsAlgorithm>().unwrap(), JwsAlgorithm::Es256);
-/// assert_eq!(JwsAlgorithm::EdDsa.as_str(), "EdDSA");
-/// assert!("HS256".parse::<JwsAlgorithm>().is_err());
-/// assert!("none".parse::<JwsAlgorithm>().is_err());
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum JwsAlgorithm {
-    /// RSASSA-PKCS1-v1_5 with SHA-256 (`RS256`, the algorithm RFC 9068 requires).
-    Rs256,
-    /// RSASSA-PKCS1-v1_5 with SHA-384 (`RS384`).
-    Rs384,
-    /// RSASSA-PKCS1-v1_5 with SHA-512 (`RS512`).
-    Rs512,
-    /// RSASSA-PSS with SHA-256 (`PS256`).
-    Ps256,
-    /// RSASSA-PSS with SHA-384 (`PS384`).
-    Ps384,
-    /// RSASSA-PSS with SHA-512 (`PS512`).
-    Ps512,
-    /// ECDSA on P-256 with SHA-256 (`ES256`).
-    Es256,
-    /// ECDSA on P-384 with SHA-384 (`ES384`).
-    Es384,
-    /// Ed25519 (`EdDSA`).
-    EdDsa,
-}
-
-impl JwsAlgorithm {
-    /// Every supported algorithm; also the default allow-list of [`JwtVerifier`].
-    pub const ALL: [JwsAlgorithm; 9] = [
-        JwsAlgorithm::Rs256,
-        JwsAlgorithm::Rs384,
-        JwsAlgorithm::Rs512,
-        JwsAlgorithm::Ps256,
-        JwsAlgorithm::Ps384,
-        JwsAlgorithm::Ps512,
-        JwsAlgorithm::Es256,
-        JwsAlgorithm::Es384,
-        JwsAlgorithm::EdDsa,
-    ];
-
-    /// The JWK `kty` of keys for this algorithm: `"RSA"`, `"EC"` or `"OKP"`.
-    pub fn key_type(self) -> &'static str {
-        match self {
-            JwsAlgorithm::Rs256
-            | JwsAlgorithm::Rs384
-            | JwsAlgorithm::Rs512
-            | JwsAlgorithm::Ps256
-            | JwsAlgorithm::Ps384
-            | JwsAlgorithm::Ps512 => "RSA",
-            JwsAlgorithm::Es256 | JwsAlgorithm::Es384 => "EC",
-            JwsAlgorithm::EdDsa => "OKP",
-        }
-    }
-
-    /// The JWS `alg` name, e.g. `"RS256"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JwsAlgorithm::Rs256 => "RS256",
-            JwsAlgorithm::Rs384 => "RS384",
-            JwsAlgorithm::Rs512 => "RS512",
-            JwsAlgorithm::Ps256 => "PS256",
-            JwsAlgorithm::Ps384 => "PS384",
-            JwsAlgorithm::Ps512 => "PS512",
-            JwsAlgorithm::Es256 => "ES256",
-            JwsAlgorithm::Es384 => "ES384",
-            JwsAlgorithm::EdDsa => "EdDSA",
-        }
-    }
-
-    /// The algorithm with exactly this `alg` name (case-sensitive, RFC 7515 §4.1.1).
-    fn from_name(name: &str) -> Option<Self> {
-        JwsAlgorithm::ALL
-            .into_iter()
-            .find(|alg| alg.as_str() == name)
-    }
-
-    fn to_jsonwebtoken(self) -> jsonwebtoken::Algorithm {
-        use jsonwebtoken::Algorithm;
-        match self {
-            JwsAlgorithm::Rs256 => Algorithm::RS256,
-            JwsAlgorithm::Rs384 => Algorithm::RS384,
-            JwsAlgorithm::Rs512 => Algorithm::RS512,
-            JwsAlgorithm::Ps256 => Algorithm::PS256,
-            JwsAlgorithm::Ps384 => Algorithm::PS384,
-            JwsAlgorithm::Ps512 => Algorithm::PS512,
-            JwsAlgorithm::Es256 => Algorithm::ES256,
-            JwsAlgorithm::Es384 => Algorithm::ES384,
-            JwsAlgorithm::EdDsa => Algorithm::EdDSA,
-        }
-    }
-}
-
-impl fmt::Display for JwsAlgorithm {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for JwsAlgorithm {
-    type Err = ConfigError;
-
-    /// Parses an `alg` name (case-sensitive).
-    ///
-    /// # Errors
-    ///
-    /// [`ConfigError::Invalid`] for `HS256`/`HS384`/`HS512` and `none` (refused on purpose)
-    /// and for names that are not JWS signature algorithms we support.
-    fn from_str(name: &str) -> Result<Self, Self::Err> {
-        if let Some(alg) = Self::from_name(name) {
-            return Ok(alg);
-        }
-        // `get`, not slicing: a JWK's `alg` comes from the network and may not be ASCII.
-        let reason = if name
-            .get(..2)
-            .is_some_and(|prefix| prefix.eq_ignore_ascii_case("HS"))
-        {
-            format!(
-                "`{name}` is a shared-secret algorithm; it is refused because the keys come from a \
-                 public JWKS (RFC 8725 §2.1). Use RS*, PS*, ES256, ES384 or EdDSA"
-            )
-        } else if name.eq_ignore_ascii_case("none") {
-            "`none` (unsigned tokens) is never accepted (RFC 9068 §2.1)".to_owned()
-        } else {
-            format!(
-                "`{name}` is not a supported JWS algorithm; use one of RS256, RS384, RS512, PS256, \
-                 PS384, PS512, ES256, ES384, EdDSA (case-sensitive)"
-            )
-        };
-        Err(ConfigError::Invalid(reason.into()))
-    }
-}
 
 /// Verifies JWT access tokens with the JWKS of each trusted authorization server.
 ///
@@ -1272,21 +1127,6 @@ mod tests {
             .enable_all()
             .build()
             .unwrap()
-    }
-
-    #[test]
-    fn algorithm_names_parse_case_sensitively_and_refuse_hs_and_none() {
-        for alg in JwsAlgorithm::ALL {
-            assert_eq!(alg.as_str().parse::<JwsAlgorithm>().unwrap(), alg);
-        }
-        for bad in [
-            "HS256", "hs384", "HS512", "none", "NONE", "rs256", "ES512", "",
-        ] {
-            assert!(
-                matches!(bad.parse::<JwsAlgorithm>(), Err(ConfigError::Invalid(_))),
-                "{bad}"
-            );
-        }
     }
 
     #[test]
