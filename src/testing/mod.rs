@@ -76,10 +76,11 @@ use tokio::task::JoinHandle;
 
 pub use builder::{SampleUser, TestAuthServerBuilder};
 pub use faults::{Endpoint, Fault};
-pub use keys::{DEFAULT_PUBLISHED_ALGS, SigningAlg};
+pub use keys::DEFAULT_PUBLISHED_ALGS;
 pub use request::RecordedRequest;
 pub use token::TokenBuilder;
 
+use crate::verify::JwsAlgorithm;
 use faults::FaultRule;
 use keys::KeyStore;
 use state::{Config, IssuedToken, Shared, unix_now};
@@ -373,12 +374,12 @@ impl TestAuthServer {
     }
 
     /// The `kid` under which the current key for `alg` is published.
-    pub fn kid(&self, alg: SigningAlg) -> String {
+    pub fn kid(&self, alg: JwsAlgorithm) -> String {
         self.shared().keys().kid(alg).to_owned()
     }
 
     /// The public JWK of the current key for `alg` (published or not).
-    pub fn jwk(&self, alg: SigningAlg) -> Value {
+    pub fn jwk(&self, alg: JwsAlgorithm) -> Value {
         self.shared().keys().jwk(alg)
     }
 

@@ -10,8 +10,9 @@ use tokio::sync::watch;
 
 use super::builder::SampleUser;
 use super::faults::{Endpoint, Fault, FaultRule};
-use super::keys::{KeyStore, SigningAlg};
+use super::keys::KeyStore;
 use super::request::RecordedRequest;
+use crate::verify::JwsAlgorithm;
 
 /// How many requests per endpoint are kept for [`super::TestAuthServer::requests`].
 pub(crate) const RECORDED_PER_ENDPOINT: usize = 1000;
@@ -31,7 +32,7 @@ pub(crate) struct Config {
     pub(crate) client_id: String,
     pub(crate) client_secret: String,
     pub(crate) token_ttl: Duration,
-    pub(crate) published_algs: Vec<SigningAlg>,
+    pub(crate) published_algs: Vec<JwsAlgorithm>,
 }
 
 impl Config {

@@ -1388,7 +1388,7 @@ mod tests {
 #[cfg(all(test, feature = "test-util"))]
 mod verified_token_cache_tests {
     use super::*;
-    use crate::testing::{SigningAlg, TestAuthServer};
+    use crate::testing::TestAuthServer;
 
     const COOLDOWN: Duration = Duration::from_millis(150);
 
@@ -1513,7 +1513,7 @@ mod verified_token_cache_tests {
             .build()
             .unwrap();
         for _ in 0..60 {
-            let token = server.token().alg(SigningAlg::EdDsa).sign();
+            let token = server.token().alg(JwsAlgorithm::EdDsa).sign();
             verifier.verify(&token).await.unwrap();
         }
         let count = cached(&verifier).await;
