@@ -13,10 +13,9 @@ use url::Url;
 use super::keys;
 use super::request::{IncomingRequest, Params};
 use super::respond::{self, OAuthError};
-use super::state::{
-    AuthorizationCode, CODE_TTL_SECS, Client, IssuedToken, RefreshGrant, Shared, unix_now,
-};
+use super::state::{AuthorizationCode, CODE_TTL_SECS, Client, IssuedToken, RefreshGrant, Shared};
 use super::token::TokenBuilder;
+use crate::time::unix_now;
 use crate::verify::JwsAlgorithm;
 
 const AUTH_METHODS: [&str; 3] = ["none", "client_secret_basic", "client_secret_post"];

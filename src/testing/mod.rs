@@ -80,10 +80,11 @@ pub use keys::DEFAULT_PUBLISHED_ALGS;
 pub use request::RecordedRequest;
 pub use token::TokenBuilder;
 
+use crate::time::unix_now;
 use crate::verify::JwsAlgorithm;
 use faults::FaultRule;
 use keys::KeyStore;
-use state::{Config, IssuedToken, Shared, unix_now};
+use state::{Config, IssuedToken, Shared};
 
 /// How long [`TestAuthServer::shutdown`] waits for open requests before aborting them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);

@@ -7,7 +7,8 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 use super::keys::{self, b64url};
-use super::state::{IssuedToken, Shared, unix_now};
+use super::state::{IssuedToken, Shared};
+use crate::time::unix_now;
 use crate::verify::JwsAlgorithm;
 
 /// The `client_id` claim of minted tokens unless set otherwise.

@@ -55,12 +55,13 @@
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use aws_lc_rs::digest;
 
 use crate::auth_info::AuthInfo;
 use crate::error::VerifyError;
+use crate::time::time_left;
 use crate::verify::TokenVerifier;
 
 /// Default number of entries a [`TokenCache`] holds.
@@ -304,21 +305,6 @@ pub(crate) fn lifetime(ttl: Duration, expires_at: Option<i64>, now: SystemTime) 
     ttl.min(time_left(expires_at, now))
 }
 
-/// Time until `expires_at` (seconds since the epoch): zero once it has passed, unbounded when
-/// there is no expiry or it is beyond what `SystemTime` represents.
-pub(crate) fn time_left(expires_at: Option<i64>, now: SystemTime) -> Duration {
-    let Some(expires_at) = expires_at else {
-        return Duration::MAX;
-    };
-    let Ok(seconds) = u64::try_from(expires_at) else {
-        return Duration::ZERO;
-    };
-    match UNIX_EPOCH.checked_add(Duration::from_secs(seconds)) {
-        Some(expiry) => expiry.duration_since(now).unwrap_or(Duration::ZERO),
-        None => Duration::MAX,
-    }
-}
-
 pub(crate) fn token_hash(token: &str) -> TokenHash {
     let digest = digest::digest(&digest::SHA256, token.as_bytes());
     let mut hash = [0u8; 32];
@@ -411,12 +397,7 @@ impl<V: TokenVerifier> TokenVerifier for CachedVerifier<V> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const T0: u64 = 1_700_000_000;
-
-    fn at(seconds: u64) -> SystemTime {
-        UNIX_EPOCH + Duration::from_secs(seconds)
-    }
+    use crate::time::{T0, at};
 
     #[test]
     fn lifetime_is_the_ttl_without_an_expiry() {

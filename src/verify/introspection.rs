@@ -19,7 +19,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -31,6 +31,7 @@ use crate::auth_info::AuthInfo;
 use crate::discovery::AuthServer;
 use crate::error::{ConfigError, VerifyError};
 use crate::http_client::{FetchedResponse, HttpClient};
+use crate::time::{has_expired, unix_seconds};
 use crate::verify::TokenVerifier;
 use crate::verify::cache::{TokenCache, TokenCacheBuilder, token_fingerprint};
 use crate::verify::userinfo::{json_object, upstream_error};
@@ -396,8 +397,9 @@ fn introspection_answer(
         ));
     }
     let mut info = AuthInfo::from_claims(token, claims)?;
-    if let Some(exp) = info.expires_at
-        && !is_future(exp, now)
+    if info
+        .expires_at
+        .is_some_and(|exp| has_expired(exp, unix_seconds(now)))
     {
         return Err(VerifyError::invalid_token("the token has expired"));
     }
@@ -405,15 +407,6 @@ fn introspection_answer(
         info.claims.remove("iss");
     }
     Ok(info)
-}
-
-/// Whether `seconds` (since the epoch) is after `now`.
-fn is_future(seconds: i64, now: SystemTime) -> bool {
-    let now = now
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    u64::try_from(seconds).is_ok_and(|exp| exp > now)
 }
 
 /// The OAuth `error` code of an error answer, if it has a short, printable one.
@@ -429,6 +422,7 @@ mod tests {
     use bytes::Bytes;
     use http::HeaderMap;
     use serde_json::json;
+    use std::time::UNIX_EPOCH;
 
     const ISSUER: &str = "https://as.example.com";
     const NOW: u64 = 1_700_000_000;

@@ -78,7 +78,7 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::{Arc, PoisonError, RwLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use base64::Engine as _;
@@ -88,15 +88,14 @@ use serde::de::IgnoredAny;
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 
-use super::cache::{
-    DEFAULT_TTL, TokenHash, lifetime, time_left, token_hash, with_token, without_token,
-};
+use super::cache::{DEFAULT_TTL, TokenHash, lifetime, token_hash, with_token, without_token};
 use super::jwks::{JwkKey, JwksCache, JwksSettings};
 use super::{JwsAlgorithm, TokenVerifier};
 use crate::auth_info::{AuthInfo, numeric_date};
 use crate::discovery::AuthServer;
 use crate::error::{ConfigError, VerifyError};
 use crate::http_client::HttpClient;
+use crate::time::{time_left, unix_now};
 
 /// Default clock-skew leeway for `exp` and `nbf` (60 s).
 pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
@@ -1056,15 +1055,6 @@ fn check_times(claims: &Map<String, Value>, now: i64, leeway: i64) -> Result<(),
         ));
     }
     Ok(())
-}
-
-/// Seconds since the Unix epoch (0 if the clock is before it).
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| {
-            i64::try_from(since.as_secs()).unwrap_or(i64::MAX)
-        })
 }
 
 /// A short, safe reason for a failure of `jsonwebtoken`'s signature check.

@@ -17,7 +17,7 @@
 //! was issued for.
 
 use std::fmt;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use http::{HeaderValue, Method, StatusCode, header};
 use serde_json::{Map, Value};
@@ -26,6 +26,7 @@ use crate::auth_info::{AuthInfo, numeric_date, scopes_from_claims};
 use crate::discovery::AuthServer;
 use crate::error::{FetchError, VerifyError};
 use crate::http_client::{FetchedResponse, HttpClient};
+use crate::time::{has_expired, unix_now};
 use crate::verify::TokenVerifier;
 use crate::verify::cache::{TokenCache, TokenCacheBuilder, token_fingerprint};
 
@@ -271,9 +272,7 @@ fn userinfo_answer(
         Some(Value::Number(exp)) => numeric_date(exp),
         _ => None,
     };
-    if let Some(exp) = expires_at
-        && exp <= unix_now()
-    {
+    if expires_at.is_some_and(|exp| has_expired(exp, unix_now())) {
         return Err(VerifyError::invalid_token(
             "the token has expired (userinfo `exp`)",
         ));
@@ -284,13 +283,6 @@ fn userinfo_answer(
         .with_claims(claims);
     info.expires_at = expires_at;
     Ok(info)
-}
-
-fn unix_now() -> i64 {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    i64::try_from(now.as_secs()).unwrap_or(i64::MAX)
 }
 
 /// Whether the response's media type is `expected` (parameters ignored).

@@ -11,6 +11,8 @@ use mcp_auth::testing::{Endpoint, TestAuthServer};
 use mcp_auth::{AuthInfo, AuthServer, AuthServerType, BearerAuth, McpAuth, ProtectedResource};
 use tower::{Layer, ServiceExt, service_fn};
 
+use crate::support::hostile::unix_now;
+
 const RESOURCE: &str = "https://api.example.com/mcp";
 
 fn mcp_auth(server: &TestAuthServer) -> McpAuth {
@@ -94,7 +96,7 @@ async fn bearer_auth_jwt_with_applies_the_verifier_settings() {
     let just_expired = server
         .token()
         .audience(RESOURCE)
-        .expires_at(now() - 5)
+        .expires_at(unix_now() - 5)
         .sign();
     assert_eq!(
         status_of(&no_leeway, &just_expired).await,
@@ -188,11 +190,4 @@ async fn the_delegated_mode_verifies_jwts_from_its_one_server() {
     assert_eq!(status_of(&guard, &token).await, StatusCode::OK);
     let foreign = TestAuthServer::start().await.unwrap().token().sign();
     assert_eq!(status_of(&guard, &foreign).await, StatusCode::UNAUTHORIZED);
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
 }

@@ -2,13 +2,15 @@
 //! `IntrospectionVerifier` (RFC 7662) against the test authorization server over real HTTP.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use mcp_auth::testing::{Endpoint, Fault, TestAuthServer};
 use mcp_auth::verify::IntrospectionVerifier;
 use mcp_auth::{AuthServer, AuthServerType, HttpClient, TokenVerifier, VerifyError};
 use serde_json::json;
+
+use crate::support::hostile::unix_now;
 
 fn auth_server(server: &TestAuthServer) -> AuthServer {
     AuthServer::discover(server.issuer(), AuthServerType::OAuth)
@@ -20,11 +22,6 @@ fn basic_verifier(server: &TestAuthServer) -> IntrospectionVerifier {
         .client_secret_basic(server.client_id(), server.client_secret())
         .build()
         .unwrap()
-}
-
-fn unix_now() -> i64 {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
-    i64::try_from(now.as_secs()).unwrap()
 }
 
 fn json_body(body: serde_json::Value) -> Fault {

@@ -2,7 +2,7 @@
 #![cfg(feature = "test-util")]
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -10,6 +10,8 @@ use mcp_auth::testing::{Endpoint, Fault, TestAuthServer};
 use mcp_auth::verify::{JwsAlgorithm, JwtVerifier, JwtVerifierBuilder};
 use mcp_auth::{AuthInfo, AuthServer, AuthServerType, HttpClient, TokenVerifier, VerifyError};
 use serde_json::{Value, json};
+
+use crate::support::hostile::unix_now;
 
 const COOLDOWN: Duration = Duration::from_millis(150);
 
@@ -24,13 +26,6 @@ fn verifier_for(server: &TestAuthServer) -> JwtVerifierBuilder {
     JwtVerifier::builder()
         .issuer_jwks(server.issuer(), server.jwks_uri())
         .jwks_refresh_cooldown(COOLDOWN)
-}
-
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
 }
 
 #[track_caller]
@@ -98,7 +93,7 @@ async fn valid_rs256_es256_and_eddsa_tokens_are_accepted() {
         assert_eq!(info.client_id.as_deref(), Some("test-client"));
         assert_eq!(info.scopes, ["read", "write"]);
         assert_eq!(info.audience, ["https://api.example.com/mcp"]);
-        assert!(info.expires_at.is_some_and(|exp| exp > now()));
+        assert!(info.expires_at.is_some_and(|exp| exp > unix_now()));
         assert_eq!(info.token, token);
     }
     // All three keys came from one JWKS fetch.
@@ -549,22 +544,22 @@ async fn unreachable_metadata_is_unavailable() {
 async fn expired_not_yet_valid_and_exp_less_tokens_are_rejected() {
     let server = start().await;
     let verifier = verifier_for(&server).build().unwrap();
-    let expired = server.token().expires_at(now() - 3600).sign();
+    let expired = server.token().expires_at(unix_now() - 3600).sign();
     assert!(expect_invalid(verifier.verify(&expired).await).contains("expired"));
-    let early = server.token().not_before(now() + 600).sign();
+    let early = server.token().not_before(unix_now() + 600).sign();
     assert!(expect_invalid(verifier.verify(&early).await).contains("not valid yet"));
     let no_exp = server.token().remove_claim("exp").sign();
     assert!(expect_invalid(verifier.verify(&no_exp).await).contains("`exp`"));
     let string_exp = server
         .token()
-        .claim("exp", (now() + 600).to_string())
+        .claim("exp", (unix_now() + 600).to_string())
         .sign();
     expect_invalid(verifier.verify(&string_exp).await);
     let bad_nbf = server.token().claim("nbf", "soon").sign();
     expect_invalid(verifier.verify(&bad_nbf).await);
     // nbf within the leeway is fine.
     verifier
-        .verify(&server.token().not_before(now() + 30).sign())
+        .verify(&server.token().not_before(unix_now() + 30).sign())
         .await
         .unwrap();
 }
@@ -574,12 +569,12 @@ async fn the_leeway_applies_to_exp_at_its_edges() {
     let server = start().await;
     let default_leeway = verifier_for(&server).build().unwrap();
     default_leeway
-        .verify(&server.token().expires_at(now() - 30).sign())
+        .verify(&server.token().expires_at(unix_now() - 30).sign())
         .await
         .unwrap();
     expect_invalid(
         default_leeway
-            .verify(&server.token().expires_at(now() - 120).sign())
+            .verify(&server.token().expires_at(unix_now() - 120).sign())
             .await,
     );
 
@@ -589,16 +584,16 @@ async fn the_leeway_applies_to_exp_at_its_edges() {
         .unwrap();
     expect_invalid(
         no_leeway
-            .verify(&server.token().expires_at(now() - 1).sign())
+            .verify(&server.token().expires_at(unix_now() - 1).sign())
             .await,
     );
     no_leeway
-        .verify(&server.token().expires_at(now() + 60).sign())
+        .verify(&server.token().expires_at(unix_now() + 60).sign())
         .await
         .unwrap();
     expect_invalid(
         no_leeway
-            .verify(&server.token().not_before(now() + 30).sign())
+            .verify(&server.token().not_before(unix_now() + 30).sign())
             .await,
     );
 }

@@ -4,17 +4,14 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use mcp_auth::verify::{CachedVerifier, TokenCache};
 use mcp_auth::{AuthInfo, TokenVerifier, VerifyError};
 
-const ISSUER: &str = "https://as.example.com";
+use crate::support::hostile::unix_now;
 
-fn unix_now() -> i64 {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
-    i64::try_from(now.as_secs()).unwrap()
-}
+const ISSUER: &str = "https://as.example.com";
 
 /// A verifier that counts its calls, waits `delay`, and accepts every token with
 /// `subject = "user-of-<token>"` and the given expiry.

@@ -2,7 +2,7 @@
 //! `UserinfoVerifier` against the test authorization server over real HTTP.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use mcp_auth::testing::{Endpoint, Fault, TestAuthServer};
@@ -10,13 +10,10 @@ use mcp_auth::verify::UserinfoVerifier;
 use mcp_auth::{AuthServer, AuthServerType, HttpClient, TokenVerifier, VerifyError};
 use serde_json::json;
 
+use crate::support::hostile::unix_now;
+
 fn auth_server(server: &TestAuthServer) -> AuthServer {
     AuthServer::discover(server.issuer(), AuthServerType::Oidc)
-}
-
-fn unix_now() -> i64 {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
-    i64::try_from(now.as_secs()).unwrap()
 }
 
 fn json_body(status: u16, body: serde_json::Value) -> Fault {
