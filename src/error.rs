@@ -271,6 +271,22 @@ pub enum ConfigError {
         /// The name given.
         algorithm: String,
     },
+    /// The introspection verifier was built without this resource server's credentials.
+    #[error(
+        "token introspection needs this resource server's credentials: call \
+         `client_secret_basic`, `client_secret_post` or `bearer` on the IntrospectionVerifier \
+         builder"
+    )]
+    MissingClientCredentials,
+    /// An introspection client credential cannot be sent in an HTTP header.
+    #[error(
+        "the introspection `{method}` credential contains characters not allowed in an HTTP \
+         header; give it exactly as the authorization server issued it"
+    )]
+    InvalidClientCredential {
+        /// The credential method: `bearer` (or `client_secret_basic`).
+        method: &'static str,
+    },
 }
 
 /// Why a [`TokenVerifier`](crate::TokenVerifier) did not produce an [`AuthInfo`](crate::AuthInfo).

@@ -17,9 +17,8 @@
 //! # Ok(()) }
 //! ```
 
-use std::borrow::Cow;
 use std::fmt;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -31,10 +30,12 @@ use crate::auth_info::AuthInfo;
 use crate::discovery::AuthServer;
 use crate::error::{ConfigError, VerifyError};
 use crate::http_client::{FetchedResponse, HttpClient};
-use crate::time::{has_expired, unix_seconds};
+use crate::time::{has_expired, unix_now};
 use crate::verify::TokenVerifier;
-use crate::verify::cache::{TokenCache, TokenCacheBuilder, token_fingerprint};
-use crate::verify::userinfo::{json_object, upstream_error};
+use crate::verify::cache::{TokenCache, TokenCacheBuilder};
+use crate::verify::endpoint::{
+    EndpointClient, TokenEndpoint, check_status, json_object, secret_header,
+};
 
 /// Verifies opaque (or any) access tokens with RFC 7662 token introspection.
 ///
@@ -63,26 +64,29 @@ use crate::verify::userinfo::{json_object, upstream_error};
 /// TTL. The token is never logged (the request body contains it; it is not traced).
 #[derive(Clone)]
 pub struct IntrospectionVerifier {
-    server: AuthServer,
-    http: Option<HttpClient>,
+    endpoint: EndpointClient,
     credentials: ClientCredentials,
     cache: TokenCache,
 }
 
-/// Builder for [`IntrospectionVerifier`]; one of the credential methods is required.
+/// Builder for [`IntrospectionVerifier`]; one of the credential methods is required, and
+/// [`build`](Self::build) refuses unusable credentials.
 #[must_use]
 pub struct IntrospectionVerifierBuilder {
     server: AuthServer,
     http: Option<HttpClient>,
-    credentials: Option<ClientCredentials>,
+    /// The last credential method called, or why it cannot be used.
+    credentials: Option<Result<ClientCredentials, ConfigError>>,
     cache: TokenCacheBuilder,
 }
 
 /// How this resource server authenticates to the introspection endpoint.
 #[derive(Clone)]
 enum ClientCredentials {
-    /// `Authorization` header value (`Basic ...` or `Bearer ...`), marked sensitive.
-    Header(Result<HeaderValue, &'static str>),
+    /// `Authorization: Basic ...` (`client_secret_basic`), marked sensitive.
+    Basic(HeaderValue),
+    /// `Authorization: Bearer ...`, marked sensitive.
+    Bearer(HeaderValue),
     /// `client_id` and `client_secret` in the form body.
     Post {
         client_id: String,
@@ -93,10 +97,8 @@ enum ClientCredentials {
 impl ClientCredentials {
     fn method(&self) -> &'static str {
         match self {
-            Self::Header(Ok(value)) if value.as_bytes().starts_with(b"Basic ") => {
-                "client_secret_basic"
-            }
-            Self::Header(_) => "bearer",
+            Self::Basic(_) => "client_secret_basic",
+            Self::Bearer(_) => "bearer",
             Self::Post { .. } => "client_secret_post",
         }
     }
@@ -105,7 +107,7 @@ impl ClientCredentials {
 impl fmt::Debug for IntrospectionVerifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("IntrospectionVerifier")
-            .field("issuer", &self.server.issuer())
+            .field("issuer", &self.endpoint.server().issuer())
             .field("client_authentication", &self.credentials.method())
             .field("cache", &self.cache)
             .finish_non_exhaustive()
@@ -114,12 +116,14 @@ impl fmt::Debug for IntrospectionVerifier {
 
 impl fmt::Debug for IntrospectionVerifierBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let method = self.credentials.as_ref().map(|credentials| {
+            credentials
+                .as_ref()
+                .map_or("unusable", ClientCredentials::method)
+        });
         f.debug_struct("IntrospectionVerifierBuilder")
             .field("issuer", &self.server.issuer())
-            .field(
-                "client_authentication",
-                &self.credentials.as_ref().map(ClientCredentials::method),
-            )
+            .field("client_authentication", &method)
             .field("cache", &self.cache)
             .finish_non_exhaustive()
     }
@@ -138,9 +142,12 @@ impl IntrospectionVerifierBuilder {
             form_urlencode(client_id.as_ref()),
             form_urlencode(client_secret.as_ref())
         ));
-        self.credentials = Some(ClientCredentials::Header(sensitive_header(format!(
-            "Basic {encoded}"
-        ))));
+        // Base64 is always a valid header value; the error is for completeness only.
+        let header =
+            secret_header(format!("Basic {encoded}")).ok_or(ConfigError::InvalidClientCredential {
+                method: "client_secret_basic",
+            });
+        self.credentials = Some(header.map(ClientCredentials::Basic));
         self
     }
 
@@ -151,20 +158,20 @@ impl IntrospectionVerifierBuilder {
         client_id: impl Into<String>,
         client_secret: impl Into<String>,
     ) -> Self {
-        self.credentials = Some(ClientCredentials::Post {
+        self.credentials = Some(Ok(ClientCredentials::Post {
             client_id: client_id.into(),
             client_secret: client_secret.into(),
-        });
+        }));
         self
     }
 
     /// Authenticate with `Authorization: Bearer <token>`, for servers that protect
-    /// introspection with an access token of their own (RFC 7662 §2.1).
+    /// introspection with an access token of their own (RFC 7662 §2.1). A token with
+    /// characters an HTTP header cannot carry is refused by [`build`](Self::build).
     pub fn bearer(mut self, token: impl AsRef<str>) -> Self {
-        self.credentials = Some(ClientCredentials::Header(sensitive_header(format!(
-            "Bearer {}",
-            token.as_ref()
-        ))));
+        let header = secret_header(format!("Bearer {}", token.as_ref()))
+            .ok_or(ConfigError::InvalidClientCredential { method: "bearer" });
+        self.credentials = Some(header.map(ClientCredentials::Bearer));
         self
     }
 
@@ -188,30 +195,24 @@ impl IntrospectionVerifierBuilder {
         self
     }
 
-    /// Builds the verifier.
+    /// Builds the verifier. Makes no network request: what only the server's metadata can
+    /// tell (no `introspection_endpoint`, a plain-http one) is [`VerifyError::Misconfigured`]
+    /// on use.
     ///
     /// # Errors
     ///
-    /// [`ConfigError::Invalid`] when no client credentials were given (RFC 7662 §2.1 requires
-    /// the endpoint to be protected, so calling it anonymously cannot work), or when the bearer
-    /// credential contains characters not allowed in an HTTP header.
+    /// - [`ConfigError::MissingClientCredentials`] when no client credentials were given
+    ///   (RFC 7662 §2.1 requires the endpoint to be protected, so calling it anonymously
+    ///   cannot work);
+    /// - [`ConfigError::InvalidClientCredential`] when the bearer credential contains
+    ///   characters not allowed in an HTTP header.
     pub fn build(self) -> Result<IntrospectionVerifier, ConfigError> {
         let credentials = match self.credentials {
-            None => {
-                return Err(ConfigError::Invalid(Cow::Borrowed(
-                    "token introspection needs this resource server's credentials: call \
-                     `client_secret_basic`, `client_secret_post` or `bearer` on the \
-                     IntrospectionVerifier builder",
-                )));
-            }
-            Some(ClientCredentials::Header(Err(reason))) => {
-                return Err(ConfigError::Invalid(Cow::Borrowed(reason)));
-            }
-            Some(credentials) => credentials,
+            None => return Err(ConfigError::MissingClientCredentials),
+            Some(credentials) => credentials?,
         };
         Ok(IntrospectionVerifier {
-            server: self.server,
-            http: self.http,
+            endpoint: EndpointClient::new(TokenEndpoint::Introspection, self.server, self.http),
             credentials,
             cache: self.cache.build(),
         })
@@ -220,14 +221,6 @@ impl IntrospectionVerifierBuilder {
 
 fn form_urlencode(value: &str) -> String {
     form_urlencoded::byte_serialize(value.as_bytes()).collect()
-}
-
-fn sensitive_header(value: String) -> Result<HeaderValue, &'static str> {
-    let mut value = HeaderValue::try_from(value).map_err(
-        |_| "the introspection bearer credential contains characters not allowed in an HTTP header",
-    )?;
-    value.set_sensitive(true);
-    Ok(value)
 }
 
 impl IntrospectionVerifier {
@@ -246,7 +239,7 @@ impl IntrospectionVerifier {
 
     /// The authorization server asked.
     pub fn auth_server(&self) -> &AuthServer {
-        &self.server
+        self.endpoint.server()
     }
 
     /// The cache of successful answers.
@@ -254,52 +247,28 @@ impl IntrospectionVerifier {
         &self.cache
     }
 
-    fn http(&self) -> &HttpClient {
-        self.http
-            .as_ref()
-            .unwrap_or_else(|| self.server.http_client())
-    }
-
     async fn introspect(&self, token: &str) -> Result<AuthInfo, VerifyError> {
-        let metadata = self.server.metadata().await?;
-        let Some(endpoint) = metadata.introspection_endpoint.as_deref() else {
-            return Err(VerifyError::misconfigured(format_args!(
-                "the authorization server `{}` publishes no `introspection_endpoint`; use \
-                 another verifier or a server that supports RFC 7662",
-                self.server.issuer()
-            )));
-        };
-        let mut request = self
-            .http()
-            .request(Method::POST, endpoint)
-            .map_err(upstream_error)?
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .header(header::ACCEPT, "application/json");
-        match &self.credentials {
-            ClientCredentials::Header(Ok(value)) => {
-                request = request.header(header::AUTHORIZATION, value.clone());
-            }
-            ClientCredentials::Header(Err(reason)) => {
-                return Err(VerifyError::misconfigured(reason));
-            }
-            ClientCredentials::Post { .. } => {}
-        }
+        let url = self.endpoint.url().await?;
         // The body holds the token and perhaps our secret: it is never logged.
-        let request = request.body(introspection_body(token, &self.credentials));
+        let body = introspection_body(token, &self.credentials);
         let response = self
-            .http()
-            .send(endpoint, request)
-            .await
-            .map_err(upstream_error)?;
+            .endpoint
+            .send(&url, Method::POST, |request| {
+                let request =
+                    request.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+                match &self.credentials {
+                    ClientCredentials::Basic(value) | ClientCredentials::Bearer(value) => {
+                        request.header(header::AUTHORIZATION, value.clone())
+                    }
+                    ClientCredentials::Post { .. } => request,
+                }
+                .body(body)
+            })
+            .await?;
         let result =
-            introspection_answer(self.server.issuer(), token, &response, SystemTime::now());
+            introspection_answer(self.auth_server().issuer(), token, &response, unix_now());
         if let Err(error) = &result {
-            tracing::debug!(
-                token = %token_fingerprint(token),
-                status = response.status.as_u16(),
-                %error,
-                "introspection did not accept the token"
-            );
+            self.endpoint.log_refusal(token, &response, error);
         }
         result
     }
@@ -331,36 +300,30 @@ fn introspection_body(token: &str, credentials: &ClientCredentials) -> String {
     form.finish()
 }
 
-/// Interprets an introspection response (see the table on [`IntrospectionVerifier`]).
+/// Interprets an introspection response at `now` (seconds since the epoch); see the table on
+/// [`IntrospectionVerifier`].
 fn introspection_answer(
     issuer: &str,
     token: &str,
     response: &FetchedResponse,
-    now: SystemTime,
+    now: i64,
 ) -> Result<AuthInfo, VerifyError> {
-    let status = response.status;
-    match status {
-        StatusCode::BAD_REQUEST | StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
-            return Err(VerifyError::misconfigured(format_args!(
+    check_status(
+        TokenEndpoint::Introspection,
+        response,
+        |status: StatusCode| {
+            VerifyError::misconfigured(format_args!(
                 "the introspection endpoint `{}` refused our request (HTTP {}{}); check the \
-                 resource server's client credentials and authentication method",
+             resource server's client credentials and authentication method",
                 response.url,
                 status.as_u16(),
                 oauth_error_code(response)
                     .map(|code| format!(", `{code}`"))
                     .unwrap_or_default()
-            )));
-        }
-        s if s.is_success() => {}
-        s => {
-            return Err(VerifyError::unavailable(format_args!(
-                "the introspection endpoint `{}` answered HTTP {}",
-                response.url,
-                s.as_u16()
-            )));
-        }
-    }
-    let mut claims = json_object(response, "introspection")?;
+            ))
+        },
+    )?;
+    let mut claims = json_object(TokenEndpoint::Introspection, response)?;
     match claims.get("active") {
         Some(Value::Bool(true)) => {}
         Some(Value::Bool(false)) => {
@@ -397,10 +360,7 @@ fn introspection_answer(
         ));
     }
     let mut info = AuthInfo::from_claims(token, claims)?;
-    if info
-        .expires_at
-        .is_some_and(|exp| has_expired(exp, unix_seconds(now)))
-    {
+    if info.expires_at.is_some_and(|exp| has_expired(exp, now)) {
         return Err(VerifyError::invalid_token("the token has expired"));
     }
     if iss_added {
@@ -419,30 +379,23 @@ fn oauth_error_code(response: &FetchedResponse) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bytes::Bytes;
-    use http::HeaderMap;
+    use crate::verify::endpoint::canned_answer;
     use serde_json::json;
-    use std::time::UNIX_EPOCH;
 
     const ISSUER: &str = "https://as.example.com";
     const NOW: u64 = 1_700_000_000;
 
-    fn now() -> SystemTime {
-        UNIX_EPOCH + Duration::from_secs(NOW)
+    fn now() -> i64 {
+        i64::try_from(NOW).unwrap()
     }
 
     fn response(status: u16, body: &str) -> FetchedResponse {
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        FetchedResponse {
-            url: "https://as.example.com/introspect".to_owned(),
-            status: StatusCode::from_u16(status).unwrap(),
-            headers,
-            body: Bytes::from(body.to_owned()),
-        }
+        canned_answer(
+            "https://as.example.com/introspect",
+            status,
+            "application/json",
+            body,
+        )
     }
 
     fn answer(body: Value) -> Result<AuthInfo, VerifyError> {
@@ -561,7 +514,7 @@ mod tests {
             .client_secret_basic("my client", "s3cr:t/é")
             .build()
             .unwrap();
-        let ClientCredentials::Header(Ok(value)) = &verifier.credentials else {
+        let ClientCredentials::Basic(value) = &verifier.credentials else {
             panic!("expected a header credential");
         };
         assert!(value.is_sensitive());
@@ -574,16 +527,28 @@ mod tests {
     #[test]
     fn building_without_credentials_or_with_a_bad_bearer_fails() {
         let server = AuthServer::discover("https://as.example.com", crate::AuthServerType::OAuth);
+        assert!(matches!(
+            IntrospectionVerifier::builder(server.clone()).build(),
+            Err(ConfigError::MissingClientCredentials)
+        ));
+        assert!(matches!(
+            IntrospectionVerifier::builder(server.clone())
+                .bearer("a\r\nb")
+                .build(),
+            Err(ConfigError::InvalidClientCredential { method: "bearer" })
+        ));
+        // The last credential method called counts: a good one replaces a bad one.
         assert!(
             IntrospectionVerifier::builder(server.clone())
-                .build()
-                .is_err()
-        );
-        assert!(
-            IntrospectionVerifier::builder(server)
                 .bearer("a\r\nb")
+                .client_secret_post("id", "secret")
                 .build()
-                .is_err()
+                .is_ok()
         );
+        let bearer = IntrospectionVerifier::builder(server)
+            .bearer("t")
+            .build()
+            .unwrap();
+        assert!(format!("{bearer:?}").contains("\"bearer\""));
     }
 }

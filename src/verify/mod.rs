@@ -29,6 +29,7 @@
 
 mod algorithm;
 pub mod cache;
+mod endpoint;
 pub mod introspection;
 mod jwks;
 pub mod jwt;

@@ -20,15 +20,18 @@ use std::fmt;
 use std::time::Duration;
 
 use http::{HeaderValue, Method, StatusCode, header};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::auth_info::{AuthInfo, numeric_date, scopes_from_claims};
 use crate::discovery::AuthServer;
-use crate::error::{FetchError, VerifyError};
+use crate::error::VerifyError;
 use crate::http_client::{FetchedResponse, HttpClient};
 use crate::time::{has_expired, unix_now};
 use crate::verify::TokenVerifier;
-use crate::verify::cache::{TokenCache, TokenCacheBuilder, token_fingerprint};
+use crate::verify::cache::{TokenCache, TokenCacheBuilder};
+use crate::verify::endpoint::{
+    EndpointClient, TokenEndpoint, check_status, content_type_is, json_object, secret_header,
+};
 
 /// Verifies a bearer token by calling the authorization server's OpenID Connect
 /// `userinfo_endpoint` with it, the approach of the mcp-auth Logto guide.
@@ -72,8 +75,7 @@ use crate::verify::cache::{TokenCache, TokenCacheBuilder, token_fingerprint};
 /// requests with the same token share one userinfo call; failures are not cached.
 #[derive(Clone)]
 pub struct UserinfoVerifier {
-    server: AuthServer,
-    http: Option<HttpClient>,
+    endpoint: EndpointClient,
     cache: TokenCache,
 }
 
@@ -88,7 +90,7 @@ pub struct UserinfoVerifierBuilder {
 impl fmt::Debug for UserinfoVerifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("UserinfoVerifier")
-            .field("issuer", &self.server.issuer())
+            .field("issuer", &self.endpoint.server().issuer())
             .field("cache", &self.cache)
             .finish_non_exhaustive()
     }
@@ -127,8 +129,7 @@ impl UserinfoVerifierBuilder {
     /// [`VerifyError::Misconfigured`] on use.
     pub fn build(self) -> UserinfoVerifier {
         UserinfoVerifier {
-            server: self.server,
-            http: self.http,
+            endpoint: EndpointClient::new(TokenEndpoint::Userinfo, self.server, self.http),
             cache: self.cache.build(),
         }
     }
@@ -152,7 +153,7 @@ impl UserinfoVerifier {
 
     /// The authorization server asked.
     pub fn auth_server(&self) -> &AuthServer {
-        &self.server
+        self.endpoint.server()
     }
 
     /// The cache of successful answers.
@@ -160,41 +161,18 @@ impl UserinfoVerifier {
         &self.cache
     }
 
-    fn http(&self) -> &HttpClient {
-        self.http
-            .as_ref()
-            .unwrap_or_else(|| self.server.http_client())
-    }
-
     async fn call_userinfo(&self, token: &str) -> Result<AuthInfo, VerifyError> {
-        let metadata = self.server.metadata().await?;
-        let Some(endpoint) = metadata.userinfo_endpoint.as_deref() else {
-            return Err(VerifyError::misconfigured(format_args!(
-                "the authorization server `{}` publishes no `userinfo_endpoint`; use another \
-                 verifier (JWT or introspection) or a server with OpenID Connect userinfo",
-                self.server.issuer()
-            )));
-        };
+        let url = self.endpoint.url().await?;
         let authorization = bearer_header(token)?;
-        let request = self
-            .http()
-            .request(Method::GET, endpoint)
-            .map_err(upstream_error)?
-            .header(header::AUTHORIZATION, authorization)
-            .header(header::ACCEPT, "application/json");
         let response = self
-            .http()
-            .send(endpoint, request)
-            .await
-            .map_err(upstream_error)?;
-        let result = userinfo_answer(self.server.issuer(), token, &response);
+            .endpoint
+            .send(&url, Method::GET, |request| {
+                request.header(header::AUTHORIZATION, authorization)
+            })
+            .await?;
+        let result = userinfo_answer(self.auth_server().issuer(), token, &response, unix_now());
         if let Err(error) = &result {
-            tracing::debug!(
-                token = %token_fingerprint(token),
-                status = response.status.as_u16(),
-                %error,
-                "userinfo did not accept the token"
-            );
+            self.endpoint.log_refusal(token, &response, error);
         }
         result
     }
@@ -211,43 +189,32 @@ impl TokenVerifier for UserinfoVerifier {
 
 /// `Bearer <token>`, marked sensitive so that it is never printed by `Debug`.
 fn bearer_header(token: &str) -> Result<HeaderValue, VerifyError> {
-    let mut value = HeaderValue::try_from(format!("Bearer {token}")).map_err(|_| {
-        VerifyError::invalid_token("the token contains characters not allowed in an HTTP header")
-    })?;
-    value.set_sensitive(true);
-    Ok(value)
+    secret_header(format!("Bearer {token}")).ok_or(VerifyError::invalid_token(
+        "the token contains characters not allowed in an HTTP header",
+    ))
 }
 
-/// Interprets a userinfo response (see the table on [`UserinfoVerifier`]).
+/// Interprets a userinfo response at `now` (seconds since the epoch); see the table on
+/// [`UserinfoVerifier`].
 fn userinfo_answer(
     issuer: &str,
     token: &str,
     response: &FetchedResponse,
+    now: i64,
 ) -> Result<AuthInfo, VerifyError> {
-    let status = response.status;
-    match status {
-        StatusCode::BAD_REQUEST | StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
-            return Err(VerifyError::invalid_token(format!(
-                "the authorization server's userinfo endpoint refused the token (HTTP {})",
-                status.as_u16()
-            )));
-        }
-        s if s.is_success() => {}
-        s => {
-            return Err(VerifyError::unavailable(format_args!(
-                "the userinfo endpoint `{}` answered HTTP {}",
-                response.url,
-                s.as_u16()
-            )));
-        }
-    }
+    check_status(TokenEndpoint::Userinfo, response, |status: StatusCode| {
+        VerifyError::invalid_token(format!(
+            "the authorization server's userinfo endpoint refused the token (HTTP {})",
+            status.as_u16()
+        ))
+    })?;
     if content_type_is(response, "application/jwt") {
         return Err(VerifyError::misconfigured(
             "the userinfo endpoint answers with a signed JWT (application/jwt), which is not \
              supported; configure the client to receive plain JSON userinfo",
         ));
     }
-    let claims = json_object(response, "userinfo")?;
+    let claims = json_object(TokenEndpoint::Userinfo, response)?;
     match claims.get("iss") {
         None => {}
         Some(Value::String(iss)) if iss == issuer => {}
@@ -272,7 +239,7 @@ fn userinfo_answer(
         Some(Value::Number(exp)) => numeric_date(exp),
         _ => None,
     };
-    if expires_at.is_some_and(|exp| has_expired(exp, unix_now())) {
+    if expires_at.is_some_and(|exp| has_expired(exp, now)) {
         return Err(VerifyError::invalid_token(
             "the token has expired (userinfo `exp`)",
         ));
@@ -285,64 +252,30 @@ fn userinfo_answer(
     Ok(info)
 }
 
-/// Whether the response's media type is `expected` (parameters ignored).
-pub(crate) fn content_type_is(response: &FetchedResponse, expected: &str) -> bool {
-    response
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split(';').next())
-        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case(expected))
-}
-
-/// The body as a JSON object; anything else means the server misbehaved (503, not 401: the
-/// token is not known to be bad).
-pub(crate) fn json_object(
-    response: &FetchedResponse,
-    what: &str,
-) -> Result<Map<String, Value>, VerifyError> {
-    match response.json::<Value>() {
-        Ok(Value::Object(object)) => Ok(object),
-        Ok(_) => Err(VerifyError::unavailable(format_args!(
-            "the {what} answer from `{}` is JSON but not an object",
-            response.url
-        ))),
-        Err(error) => Err(VerifyError::unavailable(error)),
-    }
-}
-
-/// Maps a failed exchange with the authorization server: network trouble is a 503, a URL the
-/// client refuses is our configuration (500).
-pub(crate) fn upstream_error(error: FetchError) -> VerifyError {
-    match error {
-        FetchError::InvalidUrl { .. }
-        | FetchError::InsecureUrl { .. }
-        | FetchError::Client { .. } => VerifyError::misconfigured(error),
-        _ => VerifyError::unavailable(error),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bytes::Bytes;
-    use http::HeaderMap;
+    use crate::verify::endpoint::canned_answer;
     use serde_json::json;
+
+    /// `userinfo_answer` now.
+    fn answer(
+        issuer: &str,
+        token: &str,
+        response: &FetchedResponse,
+    ) -> Result<AuthInfo, VerifyError> {
+        userinfo_answer(issuer, token, response, unix_now())
+    }
 
     const ISSUER: &str = "https://as.example.com";
 
     fn response(status: u16, content_type: &str, body: &str) -> FetchedResponse {
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_str(content_type).unwrap(),
-        );
-        FetchedResponse {
-            url: "https://as.example.com/userinfo".to_owned(),
-            status: StatusCode::from_u16(status).unwrap(),
-            headers,
-            body: Bytes::from(body.to_owned()),
-        }
+        canned_answer(
+            "https://as.example.com/userinfo",
+            status,
+            content_type,
+            body,
+        )
     }
 
     fn json_response(body: Value) -> FetchedResponse {
@@ -351,7 +284,7 @@ mod tests {
 
     #[test]
     fn a_userinfo_object_with_sub_becomes_auth_info() {
-        let info = userinfo_answer(
+        let info = answer(
             ISSUER,
             "tok",
             &json_response(json!({"sub": "u1", "name": "Alice", "email": "a@example.com"})),
@@ -369,14 +302,14 @@ mod tests {
     #[test]
     fn a_numeric_exp_in_userinfo_sets_expires_at_and_a_past_one_is_invalid() {
         let future = unix_now() + 100;
-        let info = userinfo_answer(
+        let info = answer(
             ISSUER,
             "t",
             &json_response(json!({"sub": "u", "exp": future})),
         )
         .unwrap();
         assert_eq!(info.expires_at, Some(future));
-        let odd = userinfo_answer(
+        let odd = answer(
             ISSUER,
             "t",
             &json_response(json!({"sub": "u", "exp": "never"})),
@@ -384,7 +317,7 @@ mod tests {
         .unwrap();
         assert_eq!(odd.expires_at, None);
         assert!(matches!(
-            userinfo_answer(
+            answer(
                 ISSUER,
                 "t",
                 &json_response(json!({"sub": "u", "exp": unix_now() - 1}))
@@ -395,7 +328,7 @@ mod tests {
 
     #[test]
     fn scope_claims_in_userinfo_become_scopes() {
-        let info = userinfo_answer(
+        let info = answer(
             ISSUER,
             "t",
             &json_response(json!({"sub": "u", "scope": "read write"})),
@@ -407,7 +340,7 @@ mod tests {
     #[test]
     fn matching_iss_is_accepted_and_other_iss_is_invalid() {
         assert!(
-            userinfo_answer(
+            answer(
                 ISSUER,
                 "t",
                 &json_response(json!({"sub": "u", "iss": ISSUER}))
@@ -416,7 +349,7 @@ mod tests {
         );
         for iss in [json!("https://evil.example.com"), json!(7)] {
             assert!(matches!(
-                userinfo_answer(ISSUER, "t", &json_response(json!({"sub": "u", "iss": iss}))),
+                answer(ISSUER, "t", &json_response(json!({"sub": "u", "iss": iss}))),
                 Err(VerifyError::InvalidToken { .. })
             ));
         }
@@ -432,7 +365,7 @@ mod tests {
         ] {
             assert!(
                 matches!(
-                    userinfo_answer(ISSUER, "t", &json_response(body.clone())),
+                    answer(ISSUER, "t", &json_response(body.clone())),
                     Err(VerifyError::InvalidToken { .. })
                 ),
                 "{body}"
@@ -444,7 +377,7 @@ mod tests {
     fn refusal_statuses_are_invalid_tokens() {
         for status in [400, 401, 403] {
             assert!(matches!(
-                userinfo_answer(ISSUER, "t", &response(status, "application/json", "{}")),
+                answer(ISSUER, "t", &response(status, "application/json", "{}")),
                 Err(VerifyError::InvalidToken { .. })
             ));
         }
@@ -454,7 +387,7 @@ mod tests {
     fn server_trouble_and_odd_statuses_are_unavailable() {
         for status in [404, 408, 429, 500, 502, 503] {
             assert!(matches!(
-                userinfo_answer(ISSUER, "t", &response(status, "application/json", "{}")),
+                answer(ISSUER, "t", &response(status, "application/json", "{}")),
                 Err(VerifyError::Unavailable { .. })
             ));
         }
@@ -469,7 +402,7 @@ mod tests {
             ("application/json", "{\"sub\":"),
         ] {
             assert!(matches!(
-                userinfo_answer(ISSUER, "t", &response(200, content_type, body)),
+                answer(ISSUER, "t", &response(200, content_type, body)),
                 Err(VerifyError::Unavailable { .. })
             ));
         }
@@ -478,7 +411,7 @@ mod tests {
     #[test]
     fn signed_userinfo_is_a_configuration_error() {
         assert!(matches!(
-            userinfo_answer(
+            answer(
                 ISSUER,
                 "t",
                 &response(200, "application/jwt; charset=utf-8", "eyJ.x.y")
@@ -496,22 +429,5 @@ mod tests {
         let value = bearer_header("abc").unwrap();
         assert!(value.is_sensitive());
         assert!(!format!("{value:?}").contains("abc"));
-    }
-
-    #[test]
-    fn insecure_endpoints_are_misconfiguration_and_timeouts_unavailable() {
-        assert!(matches!(
-            upstream_error(FetchError::InsecureUrl {
-                url: "http://x".into()
-            }),
-            VerifyError::Misconfigured { .. }
-        ));
-        assert!(matches!(
-            upstream_error(FetchError::Timeout {
-                url: "https://x".into(),
-                timeout: Duration::from_secs(1)
-            }),
-            VerifyError::Unavailable { .. }
-        ));
     }
 }
