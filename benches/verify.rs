@@ -26,7 +26,7 @@ fn verification(c: &mut Criterion) {
     // Fresh verifications: the verified-token cache would turn every iteration into a hit.
     let verifier = JwtVerifier::builder()
         .issuer_jwks(server.issuer(), server.jwks_uri())
-        .verified_token_cache(false)
+        .cache(false)
         .build()
         .expect("verifier");
     // The default configuration: verified-token cache on.

@@ -271,6 +271,14 @@ pub enum ConfigError {
         /// The name given.
         algorithm: String,
     },
+    /// A verifier setting that must be greater than zero is zero.
+    #[error("`{setting}` must be greater than zero: {advice}")]
+    ZeroSetting {
+        /// The builder setter, for example `jwks_refresh_cooldown` or `ttl`.
+        setting: &'static str,
+        /// What the setting is for and what to do instead.
+        advice: &'static str,
+    },
     /// The introspection verifier was built without this resource server's credentials.
     #[error(
         "token introspection needs this resource server's credentials: call \

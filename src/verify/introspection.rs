@@ -32,7 +32,7 @@ use crate::error::{ConfigError, VerifyError};
 use crate::http_client::{FetchedResponse, HttpClient};
 use crate::time::{has_expired, unix_now};
 use crate::verify::TokenVerifier;
-use crate::verify::cache::{TokenCache, TokenCacheBuilder};
+use crate::verify::cache::{CacheSettings, TokenCache, verify_through};
 use crate::verify::endpoint::{
     EndpointClient, TokenEndpoint, check_status, json_object, secret_header,
 };
@@ -58,26 +58,26 @@ use crate::verify::endpoint::{
 /// `aud` and the scopes are returned in the [`AuthInfo`] (`audience`, `scopes`) for the bearer
 /// guard to check, like for every verifier; this verifier does not drop or judge them.
 ///
-/// Successful answers are cached by token hash for the TTL (default 60 s), never beyond the
-/// answer's `exp` (RFC 7662 §4); concurrent requests with the same token share one call;
+/// Successful answers are cached by token hash for the TTL (default 60 s, at most 10 000 of
+/// them; see the builder), never beyond the answer's `exp` (RFC 7662 §4); concurrent requests with the same token share one call;
 /// failures are not cached. A token revoked at the server keeps working here for at most the
 /// TTL. The token is never logged (the request body contains it; it is not traced).
 #[derive(Clone)]
 pub struct IntrospectionVerifier {
     endpoint: EndpointClient,
     credentials: ClientCredentials,
-    cache: TokenCache,
+    cache: Option<TokenCache>,
 }
 
-/// Builder for [`IntrospectionVerifier`]; one of the credential methods is required, and
-/// [`build`](Self::build) refuses unusable credentials.
+/// Builder for [`IntrospectionVerifier`]; one of the credential methods is required, every
+/// other setter documents its default, and [`build`](Self::build) refuses every bad setting.
 #[must_use]
 pub struct IntrospectionVerifierBuilder {
     server: AuthServer,
     http: Option<HttpClient>,
     /// The last credential method called, or why it cannot be used.
     credentials: Option<Result<ClientCredentials, ConfigError>>,
-    cache: TokenCacheBuilder,
+    cache: CacheSettings,
 }
 
 /// How this resource server authenticates to the introspection endpoint.
@@ -175,16 +175,29 @@ impl IntrospectionVerifierBuilder {
         self
     }
 
-    /// How long a successful answer is reused (never beyond its `exp`). Default: 60 s. Zero
-    /// turns caching off.
-    pub fn ttl(mut self, ttl: Duration) -> Self {
-        self.cache = self.cache.ttl(ttl);
+    /// Caches successful answers, so that a token presented again is not introspected again
+    /// (see the caching rules on [`IntrospectionVerifier`]). Default: `true`; `false` asks the
+    /// server about every request, so that a revoked token is refused at once.
+    pub fn cache(mut self, enabled: bool) -> Self {
+        self.cache.enabled = enabled;
         self
     }
 
-    /// The most answers cached at once. Default: 10 000.
+    /// How long a successful answer is reused (never beyond its `exp`). Default: 60 s
+    /// ([`DEFAULT_TTL`](crate::verify::cache::DEFAULT_TTL), the same for every verifier): a
+    /// revoked token keeps working for at most this long. Zero is refused by
+    /// [`build`](Self::build) (turn the cache off with [`cache(false)`](Self::cache)).
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.cache.ttl = ttl;
+        self
+    }
+
+    /// The most answers cached at once. Default: 10 000
+    /// ([`DEFAULT_MAX_ENTRIES`](crate::verify::cache::DEFAULT_MAX_ENTRIES), the same for every
+    /// verifier); a miss costs one introspection call. Zero is refused by
+    /// [`build`](Self::build) (turn the cache off with [`cache(false)`](Self::cache)).
     pub fn max_entries(mut self, max_entries: u64) -> Self {
-        self.cache = self.cache.max_entries(max_entries);
+        self.cache.max_entries = max_entries;
         self
     }
 
@@ -205,7 +218,8 @@ impl IntrospectionVerifierBuilder {
     ///   (RFC 7662 §2.1 requires the endpoint to be protected, so calling it anonymously
     ///   cannot work);
     /// - [`ConfigError::InvalidClientCredential`] when the bearer credential contains
-    ///   characters not allowed in an HTTP header.
+    ///   characters not allowed in an HTTP header;
+    /// - [`ConfigError::ZeroSetting`] when the cache `ttl` or `max_entries` is zero.
     pub fn build(self) -> Result<IntrospectionVerifier, ConfigError> {
         let credentials = match self.credentials {
             None => return Err(ConfigError::MissingClientCredentials),
@@ -214,7 +228,7 @@ impl IntrospectionVerifierBuilder {
         Ok(IntrospectionVerifier {
             endpoint: EndpointClient::new(TokenEndpoint::Introspection, self.server, self.http),
             credentials,
-            cache: self.cache.build(),
+            cache: self.cache.build_token_cache()?,
         })
     }
 }
@@ -233,7 +247,7 @@ impl IntrospectionVerifier {
             server,
             http: None,
             credentials: None,
-            cache: TokenCache::builder(),
+            cache: CacheSettings::default(),
         }
     }
 
@@ -242,9 +256,9 @@ impl IntrospectionVerifier {
         self.endpoint.server()
     }
 
-    /// The cache of successful answers.
-    pub fn cache(&self) -> &TokenCache {
-        &self.cache
+    /// The cache of successful answers; `None` when the builder turned it off.
+    pub fn cache(&self) -> Option<&TokenCache> {
+        self.cache.as_ref()
     }
 
     async fn introspect(&self, token: &str) -> Result<AuthInfo, VerifyError> {
@@ -277,9 +291,7 @@ impl IntrospectionVerifier {
 #[async_trait::async_trait]
 impl TokenVerifier for IntrospectionVerifier {
     async fn verify(&self, token: &str) -> Result<AuthInfo, VerifyError> {
-        self.cache
-            .get_or_verify(token, || self.introspect(token))
-            .await
+        verify_through(self.cache.as_ref(), token, || self.introspect(token)).await
     }
 }
 
@@ -545,10 +557,21 @@ mod tests {
                 .build()
                 .is_ok()
         );
-        let bearer = IntrospectionVerifier::builder(server)
+        for zero in [
+            IntrospectionVerifier::builder(server.clone()).ttl(Duration::ZERO),
+            IntrospectionVerifier::builder(server.clone()).max_entries(0),
+        ] {
+            assert!(matches!(
+                zero.bearer("t").build(),
+                Err(ConfigError::ZeroSetting { .. })
+            ));
+        }
+        let uncached = IntrospectionVerifier::builder(server)
             .bearer("t")
+            .cache(false)
             .build()
             .unwrap();
-        assert!(format!("{bearer:?}").contains("\"bearer\""));
+        assert!(uncached.cache().is_none());
+        assert!(format!("{uncached:?}").contains("\"bearer\""));
     }
 }

@@ -53,7 +53,7 @@
 //!
 //! A client reuses its access token for the token's whole lifetime, so the same token comes
 //! back request after request. The verifier remembers each successful verification (on by
-//! default; see [`JwtVerifierBuilder::verified_token_cache`]) and answers a token it has seen
+//! default; see [`JwtVerifierBuilder::cache`]) and answers a token it has seen
 //! without checking its signature again: about 1 µs instead of 20–45 µs. This is safe because
 //! a hit is only served when a full verification would succeed at that moment too:
 //!
@@ -65,9 +65,10 @@
 //!   issuer, `kid` and algorithm, same JWKS refresh rules), and is served only if it is still
 //!   the key that verified the signature. When the JWKS is refreshed without that key (a
 //!   rotation, or a compromised key taken out), the cached verifications it made end at once;
-//! - only successes are cached, **bounded** to 1 000 entries by default (about 4 KB each
-//!   for a token with a dozen claims, so about 4 MB at most; a miss costs one signature check,
-//!   so a small cache loses little);
+//! - only successes are cached, **bounded** to 10 000 entries by default, the bound of every
+//!   verification cache ([`DEFAULT_MAX_ENTRIES`](super::cache::DEFAULT_MAX_ENTRIES); about
+//!   4 KB each for a token with a dozen claims, so about 40 MB at most, spent only when that
+//!   many clients are active within the TTL; see [`JwtVerifierBuilder::max_entries`]);
 //!   failures, untrusted issuers and malformed tokens are never stored, so invalid tokens
 //!   cannot fill the cache;
 //! - issuer, audience and scopes are checked by the bearer guard on every request, hit or miss.
@@ -78,7 +79,7 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::{Arc, PoisonError, RwLock};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use base64::Engine as _;
@@ -88,14 +89,14 @@ use serde::de::IgnoredAny;
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 
-use super::cache::{DEFAULT_TTL, TokenHash, lifetime, token_hash, with_token, without_token};
+use super::cache::{CacheSettings, Expiring, ExpiringCache, token_hash, with_token, without_token};
 use super::jwks::{JwkKey, JwksCache, JwksSettings};
 use super::{JwsAlgorithm, TokenVerifier};
 use crate::auth_info::{AuthInfo, numeric_date};
 use crate::discovery::AuthServer;
 use crate::error::{ConfigError, VerifyError};
 use crate::http_client::HttpClient;
-use crate::time::{time_left, unix_now};
+use crate::time::unix_now;
 
 /// Default clock-skew leeway for `exp` and `nbf` (60 s).
 pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
@@ -108,8 +109,6 @@ pub const DEFAULT_JWKS_REFRESH_COOLDOWN: Duration = Duration::from_secs(30);
 pub const DEFAULT_JWKS_MAX_AGE: Duration = Duration::from_secs(600);
 /// Default maximum number of keys kept from one JWKS (64).
 pub const DEFAULT_MAX_KEYS: usize = 64;
-/// Default number of verifications the verified-token cache holds (1 000; about 4 KB each).
-pub const DEFAULT_VERIFIED_TOKEN_CACHE_ENTRIES: u64 = 1_000;
 /// Longest token looked at; longer ones are rejected unparsed (64 KiB).
 pub const MAX_TOKEN_BYTES: usize = 64 * 1024;
 /// Longest untrusted issuer echoed in [`VerifyError::UntrustedIssuer`].
@@ -137,7 +136,7 @@ struct Inner {
     scope_prefix: Option<String>,
     jwks_settings: JwksSettings,
     /// Successful verifications, when the cache is on.
-    verified: Option<VerifiedTokens>,
+    verified: Option<ExpiringCache<Verified>>,
 }
 
 impl fmt::Debug for JwtVerifier {
@@ -271,9 +270,7 @@ pub struct JwtVerifierBuilder {
     refresh_cooldown: Duration,
     max_age: Duration,
     max_keys: usize,
-    cache_enabled: bool,
-    cache_ttl: Duration,
-    cache_max_entries: u64,
+    cache: CacheSettings,
 }
 
 #[derive(Debug, Clone)]
@@ -294,9 +291,7 @@ impl Default for JwtVerifierBuilder {
             refresh_cooldown: DEFAULT_JWKS_REFRESH_COOLDOWN,
             max_age: DEFAULT_JWKS_MAX_AGE,
             max_keys: DEFAULT_MAX_KEYS,
-            cache_enabled: true,
-            cache_ttl: DEFAULT_TTL,
-            cache_max_entries: DEFAULT_VERIFIED_TOKEN_CACHE_ENTRIES,
+            cache: CacheSettings::default(),
         }
     }
 }
@@ -413,37 +408,40 @@ impl JwtVerifierBuilder {
     }
 
     /// Remembers successful verifications, so that a token presented again (a client reuses
-    /// its access token for its whole lifetime) skips the signature check. Default: `true`.
+    /// its access token for its whole lifetime) skips the signature check. Default: `true`;
+    /// `false` turns the verified-token cache off.
     ///
     /// The cache never accepts a token that a fresh verification would refuse at that moment
     /// (see [the module docs](self#the-verified-token-cache)): entries are keyed by the
-    /// SHA-256 of the whole token, end at the token's `exp` (and after
-    /// [`verified_token_cache_ttl`](Self::verified_token_cache_ttl)), and each hit checks that
-    /// the key that verified the signature is still the key the JWKS cache selects for the
-    /// token, so a key removed from the JWKS stops its cached tokens at the same moment as
-    /// uncached ones. Failures are never cached. The bearer guard checks issuer, audience and
-    /// scopes on every request, hit or miss.
-    pub fn verified_token_cache(mut self, enabled: bool) -> Self {
-        self.cache_enabled = enabled;
+    /// SHA-256 of the whole token, end at the token's `exp` (and after [`ttl`](Self::ttl)),
+    /// and each hit checks that the key that verified the signature is still the key the JWKS
+    /// cache selects for the token, so a key removed from the JWKS stops its cached tokens at
+    /// the same moment as uncached ones. Failures are never cached. The bearer guard checks
+    /// issuer, audience and scopes on every request, hit or miss.
+    pub fn cache(mut self, enabled: bool) -> Self {
+        self.cache.enabled = enabled;
         self
     }
 
     /// How long a successful verification is remembered, at most (never past the token's
-    /// `exp`). Default: 60 s ([`DEFAULT_TTL`]). Zero turns the
-    /// verified-token cache off.
-    pub fn verified_token_cache_ttl(mut self, ttl: Duration) -> Self {
-        self.cache_ttl = ttl;
+    /// `exp`). Default: 60 s ([`DEFAULT_TTL`](crate::verify::cache::DEFAULT_TTL), the same for
+    /// every verifier); zero is refused by [`build`](Self::build) (turn the cache off with
+    /// [`cache(false)`](Self::cache)).
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.cache.ttl = ttl;
         self
     }
 
     /// The most verifications remembered at once; when full, the entries least likely to be
-    /// used again make room. Default: 1 000 ([`DEFAULT_VERIFIED_TOKEN_CACHE_ENTRIES`]). An
-    /// entry takes about 4 KB for a token with a dozen claims (measured: 100 000 distinct tokens
-    /// raise the peak resident memory by about 4 MB at 1 000 entries, 38 MB at 10 000), so
-    /// size it to the number of clients active within the TTL.
-    /// Zero turns the verified-token cache off.
-    pub fn verified_token_cache_max_entries(mut self, max_entries: u64) -> Self {
-        self.cache_max_entries = max_entries;
+    /// used again make room. Default: 10 000
+    /// ([`DEFAULT_MAX_ENTRIES`](crate::verify::cache::DEFAULT_MAX_ENTRIES), the same for every
+    /// verifier); zero is refused by [`build`](Self::build) (turn the cache off with
+    /// [`cache(false)`](Self::cache)). An entry takes about 4 KB for a token with a dozen
+    /// claims (measured: 100 000 distinct tokens raise the peak resident memory by about 4 MB
+    /// at 1 000 entries, 38 MB at 10 000), so the memory follows the number of clients active
+    /// within the TTL, up to about 40 MB; a miss costs one signature check.
+    pub fn max_entries(mut self, max_entries: u64) -> Self {
+        self.cache.max_entries = max_entries;
         self
     }
 
@@ -454,7 +452,8 @@ impl JwtVerifierBuilder {
     /// [`ConfigError::Invalid`] when no issuer is configured, an issuer is empty or listed
     /// twice, a JWKS URL is invalid or plain http on a non-loopback host (see [`HttpClient`]),
     /// the algorithm list is empty, the leeway exceeds [`MAX_LEEWAY`], the cooldown or max age
-    /// is zero, or `max_keys` is zero.
+    /// is zero, or `max_keys` is zero; [`ConfigError::ZeroSetting`] when the cache `ttl` or
+    /// `max_entries` is zero.
     pub fn build(self) -> Result<JwtVerifier, ConfigError> {
         let invalid = |reason: String| ConfigError::Invalid(reason.into());
         if self.sources.is_empty() {
@@ -504,6 +503,7 @@ impl JwtVerifierBuilder {
                     .to_owned(),
             ));
         }
+        let verified = self.cache.build()?;
         let jwks_settings = JwksSettings {
             refresh_cooldown: self.refresh_cooldown,
             max_age: self.max_age,
@@ -559,9 +559,6 @@ impl JwtVerifierBuilder {
 
         // At most MAX_LEEWAY, so the conversion cannot fail.
         let leeway = i64::try_from(self.leeway.as_secs()).unwrap_or(i64::MAX);
-        let verified =
-            (self.cache_enabled && !self.cache_ttl.is_zero() && self.cache_max_entries > 0)
-                .then(|| VerifiedTokens::new(self.cache_ttl, self.cache_max_entries));
         Ok(JwtVerifier {
             inner: Arc::new(Inner {
                 issuers,
@@ -601,7 +598,7 @@ impl JwtVerifier {
         self.inner
             .verified
             .as_ref()
-            .map_or(0, |cache| cache.entries.entry_count())
+            .map_or(0, ExpiringCache::entry_count)
     }
 
     /// Forgets every cached verification: each token is verified in full on its next use.
@@ -609,7 +606,7 @@ impl JwtVerifier {
     /// it made; for example after trusting fewer issuers' keys by hand.
     pub fn clear_cached_verifications(&self) {
         if let Some(cache) = &self.inner.verified {
-            cache.entries.invalidate_all();
+            cache.invalidate_all();
         }
     }
 
@@ -621,33 +618,27 @@ impl JwtVerifier {
             return self.verify_signed(token).await.map(|(info, _)| info);
         };
         let hash = token_hash(token);
-        if let Some(hit) = cache.entries.get(&hash).await {
-            if self.still_valid(&hit).await {
+        if let Some(hit) = cache.get(&hash).await {
+            if self.still_bound(&hit.binding).await {
                 return Ok(with_token(&hit.info, token));
             }
-            cache.entries.invalidate(&hash).await;
+            cache.invalidate(&hash).await;
         }
         let (info, binding) = self.verify_signed(token).await?;
-        // Tokens inside their `exp` leeway are answered but not cached.
-        if !lifetime(cache.ttl, info.expires_at, SystemTime::now()).is_zero() {
-            let entry = Verified {
-                info: without_token(info.clone()),
-                binding,
-            };
-            cache.entries.insert(hash, Arc::new(entry)).await;
-        }
+        // Tokens inside their `exp` leeway are answered but not cached (the cache admits only
+        // tokens with time left).
+        let entry = Verified {
+            info: without_token(info.clone()),
+            binding,
+        };
+        cache.insert(hash, Arc::new(entry)).await;
         Ok(info)
     }
 
-    /// Whether a cached verification still holds: the token has not expired, and the key that
-    /// verified its signature is still the one a fresh verification would select (the key
-    /// lookup is the same as in [`verify_signed`](Self::verify_signed), including its JWKS
-    /// refresh rules).
-    async fn still_valid(&self, hit: &Verified) -> bool {
-        if time_left(hit.info.expires_at, SystemTime::now()).is_zero() {
-            return false;
-        }
-        let binding = &hit.binding;
+    /// Whether the key that verified a cached token is still the one a fresh verification
+    /// would select (the key lookup is the same as in [`verify_signed`](Self::verify_signed),
+    /// including its JWKS refresh rules). The cache has already checked the expiry.
+    async fn still_bound(&self, binding: &KeyBinding) -> bool {
         let Some(issuer) = self.inner.issuers.get(binding.issuer) else {
             return false;
         };
@@ -820,43 +811,17 @@ fn prefix_scopes(scopes: &mut Vec<String>, prefix: &str) {
     *scopes = named;
 }
 
-/// The verified-token cache of one [`JwtVerifier`]: successful verifications keyed by the
-/// SHA-256 of the token, each living `min(ttl, exp − now)`, bounded in number.
-struct VerifiedTokens {
-    entries: moka::future::Cache<TokenHash, Arc<Verified>>,
-    ttl: Duration,
-    max_entries: u64,
-}
-
-impl VerifiedTokens {
-    fn new(ttl: Duration, max_entries: u64) -> Self {
-        let entries = moka::future::Cache::builder()
-            .max_capacity(max_entries)
-            .expire_after(VerifiedLifetime { ttl })
-            .build();
-        Self {
-            entries,
-            ttl,
-            max_entries,
-        }
-    }
-}
-
-impl fmt::Debug for VerifiedTokens {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("VerifiedTokens")
-            .field("ttl", &self.ttl)
-            .field("max_entries", &self.max_entries)
-            .field("entry_count", &self.entries.entry_count())
-            .finish()
-    }
-}
-
 /// One cached verification.
 struct Verified {
     /// The result, without the token (the request's own token is put back on a hit).
     info: AuthInfo,
     binding: KeyBinding,
+}
+
+impl Expiring for Verified {
+    fn expires_at(&self) -> Option<i64> {
+        self.info.expires_at
+    }
 }
 
 /// The key lookup a verification made: which trusted issuer, `kid` and algorithm, and the key
@@ -867,32 +832,6 @@ struct KeyBinding {
     kid: Option<Box<str>>,
     alg: JwsAlgorithm,
     key: Arc<JwkKey>,
-}
-
-/// Per-entry expiry of the verified-token cache: `min(ttl, exp − now)`.
-struct VerifiedLifetime {
-    ttl: Duration,
-}
-
-impl moka::Expiry<TokenHash, Arc<Verified>> for VerifiedLifetime {
-    fn expire_after_create(
-        &self,
-        _key: &TokenHash,
-        value: &Arc<Verified>,
-        _created_at: std::time::Instant,
-    ) -> Option<Duration> {
-        Some(lifetime(self.ttl, value.info.expires_at, SystemTime::now()))
-    }
-
-    fn expire_after_update(
-        &self,
-        _key: &TokenHash,
-        value: &Arc<Verified>,
-        _updated_at: std::time::Instant,
-        _duration_until_expiry: Option<Duration>,
-    ) -> Option<Duration> {
-        Some(lifetime(self.ttl, value.info.expires_at, SystemTime::now()))
-    }
 }
 
 #[async_trait]
@@ -1379,6 +1318,8 @@ mod tests {
 mod verified_token_cache_tests {
     use super::*;
     use crate::testing::TestAuthServer;
+    use crate::time::unix_now;
+    use std::time::Duration;
 
     const COOLDOWN: Duration = Duration::from_millis(150);
 
@@ -1396,8 +1337,8 @@ mod verified_token_cache_tests {
     async fn cached(verifier: &JwtVerifier) -> u64 {
         match &verifier.inner.verified {
             Some(cache) => {
-                cache.entries.run_pending_tasks().await;
-                cache.entries.entry_count()
+                cache.run_pending_tasks().await;
+                cache.entry_count()
             }
             None => 0,
         }
@@ -1465,7 +1406,7 @@ mod verified_token_cache_tests {
         let server = server().await;
         let verifier = builder(&server)
             .leeway(Duration::ZERO)
-            .verified_token_cache_ttl(Duration::from_secs(3600))
+            .ttl(Duration::from_secs(3600))
             .build()
             .unwrap();
         let exp = unix_now() + 1;
@@ -1498,10 +1439,7 @@ mod verified_token_cache_tests {
     #[tokio::test]
     async fn the_cache_holds_at_most_max_entries() {
         let server = server().await;
-        let verifier = builder(&server)
-            .verified_token_cache_max_entries(10)
-            .build()
-            .unwrap();
+        let verifier = builder(&server).max_entries(10).build().unwrap();
         for _ in 0..60 {
             let token = server.token().alg(JwsAlgorithm::EdDsa).sign();
             verifier.verify(&token).await.unwrap();
@@ -1514,16 +1452,20 @@ mod verified_token_cache_tests {
     async fn the_cache_can_be_turned_off_or_cleared() {
         let server = server().await;
         let token = server.token().sign();
-        for off in [
-            builder(&server).verified_token_cache(false),
-            builder(&server).verified_token_cache_ttl(Duration::ZERO),
-            builder(&server).verified_token_cache_max_entries(0),
+        let verifier = builder(&server).cache(false).build().unwrap();
+        assert!(verifier.inner.verified.is_none());
+        verifier.verify(&token).await.unwrap();
+        verifier.verify(&token).await.unwrap();
+        assert_eq!(verifier.cached_verifications(), 0);
+        // A zero TTL or bound is a mistake, not a way to turn the cache off.
+        for zero in [
+            builder(&server).ttl(Duration::ZERO),
+            builder(&server).max_entries(0),
         ] {
-            let verifier = off.build().unwrap();
-            assert!(verifier.inner.verified.is_none());
-            verifier.verify(&token).await.unwrap();
-            verifier.verify(&token).await.unwrap();
-            assert_eq!(verifier.cached_verifications(), 0);
+            assert!(matches!(
+                zero.build(),
+                Err(crate::ConfigError::ZeroSetting { .. })
+            ));
         }
         let verifier = builder(&server).build().unwrap();
         verifier.verify(&token).await.unwrap();

@@ -24,11 +24,11 @@ use serde_json::Value;
 
 use crate::auth_info::{AuthInfo, numeric_date, scopes_from_claims};
 use crate::discovery::AuthServer;
-use crate::error::VerifyError;
+use crate::error::{ConfigError, VerifyError};
 use crate::http_client::{FetchedResponse, HttpClient};
 use crate::time::{has_expired, unix_now};
 use crate::verify::TokenVerifier;
-use crate::verify::cache::{TokenCache, TokenCacheBuilder};
+use crate::verify::cache::{CacheSettings, TokenCache, verify_through};
 use crate::verify::endpoint::{
     EndpointClient, TokenEndpoint, check_status, content_type_is, json_object, secret_header,
 };
@@ -70,21 +70,23 @@ use crate::verify::endpoint::{
 /// | timeout, network error, 5xx, 408, 429, or any other status | [`VerifyError::Unavailable`] |
 /// | no `userinfo_endpoint` in the metadata, an endpoint the client refuses (plain http), a signed (`application/jwt`) answer | [`VerifyError::Misconfigured`] |
 ///
-/// Successful answers are cached by token hash for the TTL (default 60 s; see
-/// [`TokenCache`]), so a revoked token keeps working for at most that long; concurrent
-/// requests with the same token share one userinfo call; failures are not cached.
+/// Successful answers are cached by token hash for the TTL (default 60 s, at most 10 000 of
+/// them; see [`TokenCache`] and the builder), so a revoked token keeps working for at most that
+/// long; concurrent requests with the same token share one userinfo call; failures are not
+/// cached.
 #[derive(Clone)]
 pub struct UserinfoVerifier {
     endpoint: EndpointClient,
-    cache: TokenCache,
+    cache: Option<TokenCache>,
 }
 
-/// Builder for [`UserinfoVerifier`]; every setter documents its default.
+/// Builder for [`UserinfoVerifier`]; every setter documents its default, and
+/// [`build`](Self::build) refuses every bad setting.
 #[must_use]
 pub struct UserinfoVerifierBuilder {
     server: AuthServer,
     http: Option<HttpClient>,
-    cache: TokenCacheBuilder,
+    cache: CacheSettings,
 }
 
 impl fmt::Debug for UserinfoVerifier {
@@ -106,15 +108,29 @@ impl fmt::Debug for UserinfoVerifierBuilder {
 }
 
 impl UserinfoVerifierBuilder {
-    /// How long a successful answer is reused. Default: 60 s. Zero turns caching off.
-    pub fn ttl(mut self, ttl: Duration) -> Self {
-        self.cache = self.cache.ttl(ttl);
+    /// Caches successful answers, so that a token presented again makes no userinfo call
+    /// (see the caching rules on [`UserinfoVerifier`]). Default: `true`; `false` asks the
+    /// server about every request.
+    pub fn cache(mut self, enabled: bool) -> Self {
+        self.cache.enabled = enabled;
         self
     }
 
-    /// The most answers cached at once. Default: 10 000.
+    /// How long a successful answer is reused (never beyond a numeric `exp` in it). Default:
+    /// 60 s ([`DEFAULT_TTL`](crate::verify::cache::DEFAULT_TTL), the same for every
+    /// verifier): a revoked token keeps working for at most this long. Zero is refused by
+    /// [`build`](Self::build) (turn the cache off with [`cache(false)`](Self::cache)).
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.cache.ttl = ttl;
+        self
+    }
+
+    /// The most answers cached at once. Default: 10 000
+    /// ([`DEFAULT_MAX_ENTRIES`](crate::verify::cache::DEFAULT_MAX_ENTRIES), the same for every
+    /// verifier); a miss costs one userinfo call. Zero is refused by [`build`](Self::build)
+    /// (turn the cache off with [`cache(false)`](Self::cache)).
     pub fn max_entries(mut self, max_entries: u64) -> Self {
-        self.cache = self.cache.max_entries(max_entries);
+        self.cache.max_entries = max_entries;
         self
     }
 
@@ -125,13 +141,18 @@ impl UserinfoVerifierBuilder {
         self
     }
 
-    /// Builds the verifier. Never fails; configuration problems surface as
-    /// [`VerifyError::Misconfigured`] on use.
-    pub fn build(self) -> UserinfoVerifier {
-        UserinfoVerifier {
+    /// Builds the verifier. Makes no network request: what only the server's metadata can
+    /// tell (no `userinfo_endpoint`, a plain-http one) is [`VerifyError::Misconfigured`] on
+    /// use.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::ZeroSetting`] when the cache `ttl` or `max_entries` is zero.
+    pub fn build(self) -> Result<UserinfoVerifier, ConfigError> {
+        Ok(UserinfoVerifier {
             endpoint: EndpointClient::new(TokenEndpoint::Userinfo, self.server, self.http),
-            cache: self.cache.build(),
-        }
+            cache: self.cache.build_token_cache()?,
+        })
     }
 }
 
@@ -139,15 +160,18 @@ impl UserinfoVerifier {
     /// A verifier for `server`'s userinfo endpoint with the default cache (60 s, 10 000
     /// entries) and the server's HTTP client.
     pub fn new(server: AuthServer) -> Self {
-        Self::builder(server).build()
+        Self {
+            endpoint: EndpointClient::new(TokenEndpoint::Userinfo, server, None),
+            cache: Some(TokenCache::default()),
+        }
     }
 
-    /// Starts a builder.
+    /// Starts a builder with the documented defaults.
     pub fn builder(server: AuthServer) -> UserinfoVerifierBuilder {
         UserinfoVerifierBuilder {
             server,
             http: None,
-            cache: TokenCache::builder(),
+            cache: CacheSettings::default(),
         }
     }
 
@@ -156,9 +180,9 @@ impl UserinfoVerifier {
         self.endpoint.server()
     }
 
-    /// The cache of successful answers.
-    pub fn cache(&self) -> &TokenCache {
-        &self.cache
+    /// The cache of successful answers; `None` when the builder turned it off.
+    pub fn cache(&self) -> Option<&TokenCache> {
+        self.cache.as_ref()
     }
 
     async fn call_userinfo(&self, token: &str) -> Result<AuthInfo, VerifyError> {
@@ -181,9 +205,7 @@ impl UserinfoVerifier {
 #[async_trait::async_trait]
 impl TokenVerifier for UserinfoVerifier {
     async fn verify(&self, token: &str) -> Result<AuthInfo, VerifyError> {
-        self.cache
-            .get_or_verify(token, || self.call_userinfo(token))
-            .await
+        verify_through(self.cache.as_ref(), token, || self.call_userinfo(token)).await
     }
 }
 
