@@ -29,6 +29,7 @@
 
 mod algorithm;
 pub mod cache;
+mod claims;
 mod endpoint;
 pub mod introspection;
 mod jwks;
