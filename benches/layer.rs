@@ -69,7 +69,7 @@ fn layer(c: &mut Criterion) {
         .expect("guard")
         .required_scopes(["read"]);
     let fresh = auth
-        .bearer_auth_jwt_with(RESOURCE, |jwt| jwt.verified_token_cache(false))
+        .bearer_auth_jwt_with(RESOURCE, |jwt| jwt.cache(false))
         .expect("guard")
         .required_scopes(["read"]);
     let cached_service = cached.layer().layer(service_fn(ok));

@@ -12,8 +12,8 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{DecodingKey, Validation};
 use mcp_auth::TokenVerifier;
-use mcp_auth::testing::{SigningAlg, TestAuthServer};
-use mcp_auth::verify::{CachedVerifier, JwtVerifier};
+use mcp_auth::testing::TestAuthServer;
+use mcp_auth::verify::{CachedVerifier, JwsAlgorithm, JwtVerifier};
 
 fn verification(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -26,7 +26,7 @@ fn verification(c: &mut Criterion) {
     // Fresh verifications: the verified-token cache would turn every iteration into a hit.
     let verifier = JwtVerifier::builder()
         .issuer_jwks(server.issuer(), server.jwks_uri())
-        .verified_token_cache(false)
+        .cache(false)
         .build()
         .expect("verifier");
     // The default configuration: verified-token cache on.
@@ -38,9 +38,9 @@ fn verification(c: &mut Criterion) {
     let mut group = c.benchmark_group("jwt_verify");
     group.measurement_time(Duration::from_secs(4));
     for (name, alg, jwt_alg) in [
-        ("RS256", SigningAlg::Rs256, jsonwebtoken::Algorithm::RS256),
-        ("ES256", SigningAlg::Es256, jsonwebtoken::Algorithm::ES256),
-        ("EdDSA", SigningAlg::EdDsa, jsonwebtoken::Algorithm::EdDSA),
+        ("RS256", JwsAlgorithm::Rs256, jsonwebtoken::Algorithm::RS256),
+        ("ES256", JwsAlgorithm::Es256, jsonwebtoken::Algorithm::ES256),
+        ("EdDSA", JwsAlgorithm::EdDsa, jsonwebtoken::Algorithm::EdDSA),
     ] {
         let token = server
             .token()

@@ -21,7 +21,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use mcp_auth::testing::{SigningAlg, TestAuthServer};
+use mcp_auth::testing::TestAuthServer;
+use mcp_auth::verify::JwsAlgorithm;
 
 const WHOAMI: &str =
     r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"whoami","arguments":{}}}"#;
@@ -39,7 +40,7 @@ struct Options {
 struct TokenSpec {
     audience: String,
     scope: String,
-    alg: SigningAlg,
+    alg: JwsAlgorithm,
 }
 
 struct Flood {
@@ -50,7 +51,7 @@ struct Flood {
 
 fn parse() -> Result<Options, String> {
     let mut args = std::env::args().skip(1);
-    let (mut out, mut audience, mut scope, mut alg) = (None, None, None, SigningAlg::Rs256);
+    let (mut out, mut audience, mut scope, mut alg) = (None, None, None, JwsAlgorithm::Rs256);
     let (mut url, mut count, mut concurrency) = (None, None, 32_usize);
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or(format!("{flag} needs a value"));
@@ -60,9 +61,9 @@ fn parse() -> Result<Options, String> {
             "--scope" => scope = Some(value()?),
             "--alg" => {
                 alg = match value()?.to_ascii_uppercase().as_str() {
-                    "RS256" => SigningAlg::Rs256,
-                    "ES256" => SigningAlg::Es256,
-                    "EDDSA" => SigningAlg::EdDsa,
+                    "RS256" => JwsAlgorithm::Rs256,
+                    "ES256" => JwsAlgorithm::Es256,
+                    "EDDSA" => JwsAlgorithm::EdDsa,
                     other => return Err(format!("--alg {other}: use RS256, ES256 or EdDSA")),
                 }
             }

@@ -284,6 +284,126 @@ pub enum ConfigError {
     /// Another invalid setting.
     #[error("{0}")]
     Invalid(Cow<'static, str>),
+
+    // Verifiers
+    /// A JWS algorithm name is a shared-secret (HMAC) algorithm: `HS256`, `HS384`, `HS512`.
+    #[error(
+        "`{algorithm}` is a shared-secret algorithm; it is refused because the keys come from a \
+         public JWKS (RFC 8725 §2.1). Use RS*, PS*, ES256, ES384 or EdDSA"
+    )]
+    SharedSecretAlgorithm {
+        /// The name given.
+        algorithm: String,
+    },
+    /// A JWS algorithm name is `none` (in any spelling): unsigned tokens.
+    #[error(
+        "`{algorithm}` (unsigned tokens) is never accepted (RFC 9068 §2.1); use a signature \
+         algorithm such as RS256"
+    )]
+    UnsignedAlgorithm {
+        /// The name given.
+        algorithm: String,
+    },
+    /// A name that is not one of the JWS signature algorithms the JWT verifier supports.
+    #[error(
+        "`{algorithm}` is not a supported JWS algorithm; use one of RS256, RS384, RS512, PS256, \
+         PS384, PS512, ES256, ES384, EdDSA (case-sensitive)"
+    )]
+    UnsupportedAlgorithm {
+        /// The name given.
+        algorithm: String,
+    },
+    /// The JWT verifier's algorithm allow-list is empty.
+    #[error(
+        "the JWT algorithm allow-list is empty; allow at least one algorithm (RS256 is the one \
+         RFC 9068 requires)"
+    )]
+    NoAllowedAlgorithm,
+    /// The JWT verifier was built without any trusted issuer.
+    #[error(
+        "the JWT verifier trusts no issuer; add one with \
+         `JwtVerifierBuilder::authorization_server` or `issuer_jwks`"
+    )]
+    NoTrustedIssuer,
+    /// A trusted issuer is the empty string.
+    #[error(
+        "a trusted issuer is the empty string; give the issuer exactly as the authorization \
+         server's metadata names it"
+    )]
+    EmptyIssuer,
+    /// The JWT verifier was given the same issuer twice.
+    #[error(
+        "the issuer `{issuer}` is trusted more than once by the JWT verifier; add each issuer \
+         once, with one source of keys"
+    )]
+    IssuerTrustedTwice {
+        /// The issuer given twice.
+        issuer: String,
+    },
+    /// A JWKS URL given with `JwtVerifierBuilder::issuer_jwks` cannot be fetched from.
+    #[error("the JWKS URL for issuer `{issuer}` cannot be used: {source}")]
+    InvalidJwksUri {
+        /// The issuer the URL was given for.
+        issuer: String,
+        /// Why the URL is refused (not a URL, or plain http on a non-loopback host).
+        #[source]
+        source: FetchError,
+    },
+    /// The default HTTP client for JWKS fetches could not be created.
+    #[error(
+        "could not create the HTTP client for JWKS fetches: {source}; pass one with \
+         `JwtVerifierBuilder::http_client`"
+    )]
+    JwksHttpClient {
+        /// Why.
+        #[source]
+        source: FetchError,
+    },
+    /// The JWT clock-skew leeway is longer than [`MAX_LEEWAY`](crate::verify::jwt::MAX_LEEWAY).
+    #[error(
+        "the JWT leeway of {leeway:?} is more than the {max:?} allowed; clocks that far apart \
+         need fixing (NTP), not a longer leeway"
+    )]
+    LeewayTooLong {
+        /// The leeway given.
+        leeway: Duration,
+        /// The largest leeway accepted.
+        max: Duration,
+    },
+    /// A verifier setting that must be greater than zero is zero.
+    #[error("`{setting}` must be greater than zero: {advice}")]
+    ZeroSetting {
+        /// The builder setter, for example `jwks_refresh_cooldown` or `ttl`.
+        setting: &'static str,
+        /// What the setting is for and what to do instead.
+        advice: &'static str,
+    },
+    /// The scope prefix of the JWT verifier is empty or contains a space or a control
+    /// character.
+    #[error(
+        "the scope prefix {prefix:?} must be non-empty, without spaces or control characters \
+         (scopes are space-separated)"
+    )]
+    InvalidScopePrefix {
+        /// The prefix given.
+        prefix: String,
+    },
+    /// The introspection verifier was built without this resource server's credentials.
+    #[error(
+        "token introspection needs this resource server's credentials: call \
+         `client_secret_basic`, `client_secret_post` or `bearer` on the IntrospectionVerifier \
+         builder"
+    )]
+    MissingClientCredentials,
+    /// An introspection client credential cannot be sent in an HTTP header.
+    #[error(
+        "the introspection `{method}` credential contains characters not allowed in an HTTP \
+         header; give it exactly as the authorization server issued it"
+    )]
+    InvalidClientCredential {
+        /// The credential method: `bearer` (or `client_secret_basic`).
+        method: &'static str,
+    },
 }
 
 /// Why a [`TokenVerifier`](crate::TokenVerifier) did not produce an [`AuthInfo`](crate::AuthInfo).

@@ -26,6 +26,7 @@ mod http_client;
 pub mod integrations;
 mod mcp_auth;
 pub mod metadata;
+mod time;
 pub mod tower;
 pub mod verify;
 

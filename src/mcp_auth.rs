@@ -306,7 +306,7 @@ impl McpAuth {
     ///
     /// Every guard of one resource shares one verifier and therefore one JWKS cache, as in
     /// mcp-auth. The verifier uses its documented defaults (asymmetric algorithms, 60 s leeway,
-    /// RFC 9068 strict profile off, verified-token cache on with 1 000 entries for at most
+    /// RFC 9068 strict profile off, verified-token cache on with 10 000 entries for at most
     /// 60 s); use [`bearer_auth_jwt_with`](Self::bearer_auth_jwt_with) to change them.
     ///
     /// ```
@@ -369,8 +369,8 @@ impl McpAuth {
     ///
     /// # Errors
     ///
-    /// As [`bearer_auth`](Self::bearer_auth), and [`ConfigError::Invalid`] for verifier settings
-    /// that [`JwtVerifierBuilder::build`] refuses.
+    /// As [`bearer_auth`](Self::bearer_auth), and the [`ConfigError`] with which
+    /// [`JwtVerifierBuilder::build`] refuses a verifier setting.
     pub fn bearer_auth_jwt_with<'r>(
         &self,
         resource: impl Into<Option<&'r str>>,

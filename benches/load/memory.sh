@@ -2,9 +2,9 @@
 # Bounded memory: our whoami server (examples/bench_server.rs) receives N requests, each with a
 # distinct valid token used once (the worst case for every per-token cache), and its peak
 # resident memory is read from `/usr/bin/time -v`. Each run of MEMORY_RUNS is N[:ENTRIES]: N
-# tokens, and the verified-token cache sized to ENTRIES (default: the default size, 1 000; 0
+# tokens, and the verified-token cache sized to ENTRIES (default: the default size, 10 000; 0
 # turns it off), each run in a fresh server process. The default runs, "1 10000 100000
-# 100000:10000 100000:0", show that memory is bounded: the peak for 100 000 tokens is about the
+# 100000:1000 100000:0", show that memory is bounded: the peak for 100 000 tokens is about the
 # peak for 10 000, not ten times more, and what the cache holds scales with its configured size
 # (nothing grows with the number of distinct tokens once the cache is full).
 #
@@ -17,7 +17,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-RUNS=${MEMORY_RUNS:-"1 10000 100000 100000:10000 100000:0"}
+RUNS=${MEMORY_RUNS:-"1 10000 100000 100000:1000 100000:0"}
 CONCURRENCY=${MEMORY_CONCURRENCY:-32}
 OUTPUT=${MEMORY_OUTPUT:-}
 RESOURCE="https://mcp.bench.example/mcp"
@@ -96,14 +96,14 @@ done
 {
   echo "## Memory with distinct tokens ($(date -u '+%Y-%m-%d %H:%M UTC'))"
   echo
-  echo "- server: examples/bench_server (release); caches: verified-token cache as listed (default 1 000 entries, 60 s), JWKS (64 keys at most)"
+  echo "- server: examples/bench_server (release); caches: verified-token cache as listed (default 10 000 entries, 60 s), JWKS (64 keys at most)"
   echo "- each request: POST tools/call whoami with its own new ES256 token, $CONCURRENCY in flight; peak RSS from /usr/bin/time -v"
   echo
   echo "| distinct tokens | verified-token cache (entries) | peak RSS (MiB) | wall time (s) |"
   echo "|---:|---:|---:|---:|"
   for spec in $RUNS; do
     count=${spec%%:*}
-    entries="1000 (default)"
+    entries="10000 (default)"
     [ "$spec" != "$count" ] && entries=${spec#*:}
     echo "| $count | $entries | $(awk -v k="${PEAK[$spec]}" 'BEGIN { printf "%.1f", k / 1024 }') | ${WALL[$spec]} |"
   done

@@ -13,7 +13,8 @@ use std::sync::LazyLock;
 
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
-use mcp_auth::testing::{Endpoint, Fault, SigningAlg, TestAuthServer};
+use mcp_auth::testing::{Endpoint, Fault, TestAuthServer};
+use mcp_auth::verify::JwsAlgorithm;
 use mcp_auth::verify::JwtVerifier;
 use mcp_auth::{HttpClient, TokenVerifier, VerifyError};
 
@@ -36,11 +37,11 @@ static STATE: LazyLock<State> = LazyLock::new(|| {
     let server = runtime.block_on(TestAuthServer::start()).expect("test AS");
     let mut tokens = Vec::new();
     for alg in [
-        SigningAlg::Rs256,
-        SigningAlg::Ps256,
-        SigningAlg::Es256,
-        SigningAlg::Es384,
-        SigningAlg::EdDsa,
+        JwsAlgorithm::Rs256,
+        JwsAlgorithm::Ps256,
+        JwsAlgorithm::Es256,
+        JwsAlgorithm::Es384,
+        JwsAlgorithm::EdDsa,
     ] {
         for kid in [Some("k1"), None] {
             let mut builder = server.token().alg(alg).issuer(ISSUER);

@@ -24,7 +24,8 @@ use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use libfuzzer_sys::fuzz_target;
-use mcp_auth::testing::{SigningAlg, TestAuthServer};
+use mcp_auth::testing::TestAuthServer;
+use mcp_auth::verify::JwsAlgorithm;
 use mcp_auth::verify::JwtVerifier;
 use mcp_auth::{TokenVerifier, VerifyError};
 use serde::Deserialize;
@@ -49,7 +50,7 @@ static STATE: LazyLock<State> = LazyLock::new(|| {
         .expect("runtime");
     let key = Ed25519KeyPair::generate().expect("Ed25519 key");
     let server = runtime.block_on(TestAuthServer::start()).expect("test AS");
-    let renamed = |alg: SigningAlg, kid: &str| {
+    let renamed = |alg: JwsAlgorithm, kid: &str| {
         let mut jwk = server.jwk(alg);
         jwk["kid"] = json!(kid);
         jwk
@@ -57,8 +58,8 @@ static STATE: LazyLock<State> = LazyLock::new(|| {
     server.set_jwks_override(Some(json!({"keys": [
         {"kty": "OKP", "crv": "Ed25519", "kid": "k1", "alg": "EdDSA", "use": "sig",
          "x": URL_SAFE_NO_PAD.encode(key.public_key().as_ref())},
-        renamed(SigningAlg::Rs256, "r1"),
-        renamed(SigningAlg::Es256, "e1"),
+        renamed(JwsAlgorithm::Rs256, "r1"),
+        renamed(JwsAlgorithm::Es256, "e1"),
     ]})));
     let verifier = JwtVerifier::builder()
         .issuer_jwks(ISSUER, server.jwks_uri())

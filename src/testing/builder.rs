@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use super::keys::SigningAlg;
 use super::{TestAuthServer, TestServerError};
+use crate::verify::JwsAlgorithm;
 
 /// The one user every token of the test server belongs to (there is no login step).
 ///
@@ -113,7 +113,7 @@ pub struct TestAuthServerBuilder {
     pub(crate) client_secret: String,
     pub(crate) token_ttl: Duration,
     pub(crate) bind: SocketAddr,
-    pub(crate) published_algs: Vec<SigningAlg>,
+    pub(crate) published_algs: Vec<JwsAlgorithm>,
 }
 
 impl Default for TestAuthServerBuilder {
@@ -199,8 +199,8 @@ impl TestAuthServerBuilder {
 
     /// The algorithms whose keys are published in the JWKS, in this order. Default:
     /// `RS256`, `ES256`, `EdDSA` ([`DEFAULT_PUBLISHED_ALGS`](super::DEFAULT_PUBLISHED_ALGS)). Tokens can be signed
-    /// with any [`SigningAlg`]; one whose key is not published fails verification by `kid`.
-    pub fn published_algs(mut self, algs: impl IntoIterator<Item = SigningAlg>) -> Self {
+    /// with any [`JwsAlgorithm`]; one whose key is not published fails verification by `kid`.
+    pub fn published_algs(mut self, algs: impl IntoIterator<Item = JwsAlgorithm>) -> Self {
         self.published_algs = algs.into_iter().collect();
         self
     }

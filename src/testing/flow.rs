@@ -10,13 +10,13 @@ use http::{HeaderValue, Method, StatusCode, header};
 use serde_json::{Map, Value, json};
 use url::Url;
 
-use super::keys::{self, SigningAlg};
+use super::keys;
 use super::request::{IncomingRequest, Params};
 use super::respond::{self, OAuthError};
-use super::state::{
-    AuthorizationCode, CODE_TTL_SECS, Client, IssuedToken, RefreshGrant, Shared, unix_now,
-};
+use super::state::{AuthorizationCode, CODE_TTL_SECS, Client, IssuedToken, RefreshGrant, Shared};
 use super::token::TokenBuilder;
+use crate::time::unix_now;
+use crate::verify::JwsAlgorithm;
 
 const AUTH_METHODS: [&str; 3] = ["none", "client_secret_basic", "client_secret_post"];
 
@@ -567,7 +567,7 @@ fn issue(
                 TokenBuilder::new(Arc::clone(shared)),
                 |builder, (name, value)| builder.claim(name, value),
             )
-            .alg(SigningAlg::Rs256)
+            .alg(JwsAlgorithm::Rs256)
             .sign()
     };
     let mut response = Map::new();

@@ -17,27 +17,29 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde_json::{Map, Value, json};
 
-/// A JWS algorithm the test authorization server can sign with: the same type as the
-/// verifier's [`JwsAlgorithm`](crate::verify::JwsAlgorithm), so a test names an algorithm once.
-///
-/// All RSA algorithms share one RSA-2048 key, but each algorithm is published under its own
-/// `kid`, so that a JWK always names exactly one `alg`.
-pub type SigningAlg = crate::verify::JwsAlgorithm;
+use crate::verify::JwsAlgorithm;
 
 /// The algorithms published in the JWKS by default: `RS256`, `ES256` and `EdDSA`.
-pub const DEFAULT_PUBLISHED_ALGS: [SigningAlg; 3] =
-    [SigningAlg::Rs256, SigningAlg::Es256, SigningAlg::EdDsa];
+///
+/// The server signs with any [`JwsAlgorithm`], the type the verifier uses, so a test names an
+/// algorithm once. All RSA algorithms share one RSA-2048 key, but each algorithm is published
+/// under its own `kid`, so that a JWK always names exactly one `alg`.
+pub const DEFAULT_PUBLISHED_ALGS: [JwsAlgorithm; 3] = [
+    JwsAlgorithm::Rs256,
+    JwsAlgorithm::Es256,
+    JwsAlgorithm::EdDsa,
+];
 
 /// The RSA signature scheme of `alg`, or `None` for EC and OKP algorithms.
-fn rsa_encoding(alg: SigningAlg) -> Option<&'static dyn RsaEncoding> {
+fn rsa_encoding(alg: JwsAlgorithm) -> Option<&'static dyn RsaEncoding> {
     match alg {
-        SigningAlg::Rs256 => Some(&RSA_PKCS1_SHA256),
-        SigningAlg::Rs384 => Some(&RSA_PKCS1_SHA384),
-        SigningAlg::Rs512 => Some(&RSA_PKCS1_SHA512),
-        SigningAlg::Ps256 => Some(&RSA_PSS_SHA256),
-        SigningAlg::Ps384 => Some(&RSA_PSS_SHA384),
-        SigningAlg::Ps512 => Some(&RSA_PSS_SHA512),
-        SigningAlg::Es256 | SigningAlg::Es384 | SigningAlg::EdDsa => None,
+        JwsAlgorithm::Rs256 => Some(&RSA_PKCS1_SHA256),
+        JwsAlgorithm::Rs384 => Some(&RSA_PKCS1_SHA384),
+        JwsAlgorithm::Rs512 => Some(&RSA_PKCS1_SHA512),
+        JwsAlgorithm::Ps256 => Some(&RSA_PSS_SHA256),
+        JwsAlgorithm::Ps384 => Some(&RSA_PSS_SHA384),
+        JwsAlgorithm::Ps512 => Some(&RSA_PSS_SHA512),
+        JwsAlgorithm::Es256 | JwsAlgorithm::Es384 | JwsAlgorithm::EdDsa => None,
     }
 }
 
@@ -47,7 +49,7 @@ pub(crate) struct KeyStore {
     p256: EcdsaKeyPair,
     p384: EcdsaKeyPair,
     ed25519: Ed25519KeyPair,
-    kids: Vec<(SigningAlg, String)>,
+    kids: Vec<(JwsAlgorithm, String)>,
 }
 
 impl fmt::Debug for KeyStore {
@@ -66,7 +68,7 @@ impl KeyStore {
         let p256 = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING)?;
         let p384 = EcdsaKeyPair::generate(&ECDSA_P384_SHA384_FIXED_SIGNING)?;
         let ed25519 = Ed25519KeyPair::generate()?;
-        let kids = SigningAlg::ALL
+        let kids = JwsAlgorithm::ALL
             .iter()
             .map(|alg| {
                 (
@@ -85,29 +87,29 @@ impl KeyStore {
     }
 
     /// The `kid` under which `alg` is published.
-    pub(crate) fn kid(&self, alg: SigningAlg) -> &str {
+    pub(crate) fn kid(&self, alg: JwsAlgorithm) -> &str {
         self.kids
             .iter()
             .find(|(a, _)| *a == alg)
-            // `generate` names every SigningAlg; an unknown kid would only fail verification.
+            // `generate` names every JwsAlgorithm; an unknown kid would only fail verification.
             .map_or("", |(_, kid)| kid.as_str())
     }
 
     /// The public JWK for `alg`: `kty`, `kid`, `use`, `alg` and the public members only.
-    pub(crate) fn jwk(&self, alg: SigningAlg) -> Value {
+    pub(crate) fn jwk(&self, alg: JwsAlgorithm) -> Value {
         let mut jwk = Map::new();
         jwk.insert("kty".into(), alg.key_type().into());
         jwk.insert("kid".into(), self.kid(alg).into());
         jwk.insert("use".into(), "sig".into());
         jwk.insert("alg".into(), alg.as_str().into());
         match alg {
-            SigningAlg::Es256 => {
+            JwsAlgorithm::Es256 => {
                 insert_ec_point(&mut jwk, "P-256", self.p256.public_key().as_ref())
             }
-            SigningAlg::Es384 => {
+            JwsAlgorithm::Es384 => {
                 insert_ec_point(&mut jwk, "P-384", self.p384.public_key().as_ref())
             }
-            SigningAlg::EdDsa => {
+            JwsAlgorithm::EdDsa => {
                 jwk.insert("crv".into(), "Ed25519".into());
                 jwk.insert(
                     "x".into(),
@@ -124,13 +126,13 @@ impl KeyStore {
     }
 
     /// A JWKS document holding the JWKs of `algs`, in that order.
-    pub(crate) fn jwks(&self, algs: &[SigningAlg]) -> Value {
+    pub(crate) fn jwks(&self, algs: &[JwsAlgorithm]) -> Value {
         let keys: Vec<Value> = algs.iter().map(|alg| self.jwk(*alg)).collect();
         json!({ "keys": keys })
     }
 
     /// Signs `message` (the JWS signing input) with the key for `alg`.
-    pub(crate) fn sign(&self, alg: SigningAlg, message: &[u8]) -> Vec<u8> {
+    pub(crate) fn sign(&self, alg: JwsAlgorithm, message: &[u8]) -> Vec<u8> {
         sign_with(
             &self.rsa,
             &self.p256,
@@ -182,7 +184,7 @@ fn sign_with(
     p256: &EcdsaKeyPair,
     p384: &EcdsaKeyPair,
     ed25519: &Ed25519KeyPair,
-    alg: SigningAlg,
+    alg: JwsAlgorithm,
     message: &[u8],
 ) -> Vec<u8> {
     const REASON: &str = "signing with a freshly generated key cannot fail";
@@ -195,8 +197,8 @@ fn sign_with(
     }
     let ecdsa = |key: &EcdsaKeyPair| key.sign(&rng, message).expect(REASON).as_ref().to_vec();
     match alg {
-        SigningAlg::Es256 => ecdsa(p256),
-        SigningAlg::Es384 => ecdsa(p384),
+        JwsAlgorithm::Es256 => ecdsa(p256),
+        JwsAlgorithm::Es384 => ecdsa(p384),
         _ => ed25519.sign(message).as_ref().to_vec(),
     }
 }
@@ -204,7 +206,7 @@ fn sign_with(
 /// Signs with a brand-new key of the right type that is published nowhere.
 // Test server only: key generation already succeeded when the server started.
 #[allow(clippy::expect_used)]
-pub(crate) fn sign_with_unknown_key(alg: SigningAlg, message: &[u8]) -> Vec<u8> {
+pub(crate) fn sign_with_unknown_key(alg: JwsAlgorithm, message: &[u8]) -> Vec<u8> {
     KeyStore::generate()
         .expect("generating a throwaway key set cannot fail")
         .sign(alg, message)

@@ -76,13 +76,15 @@ use tokio::task::JoinHandle;
 
 pub use builder::{SampleUser, TestAuthServerBuilder};
 pub use faults::{Endpoint, Fault};
-pub use keys::{DEFAULT_PUBLISHED_ALGS, SigningAlg};
+pub use keys::DEFAULT_PUBLISHED_ALGS;
 pub use request::RecordedRequest;
 pub use token::TokenBuilder;
 
+use crate::time::unix_now;
+use crate::verify::JwsAlgorithm;
 use faults::FaultRule;
 use keys::KeyStore;
-use state::{Config, IssuedToken, Shared, unix_now};
+use state::{Config, IssuedToken, Shared};
 
 /// How long [`TestAuthServer::shutdown`] waits for open requests before aborting them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -373,12 +375,12 @@ impl TestAuthServer {
     }
 
     /// The `kid` under which the current key for `alg` is published.
-    pub fn kid(&self, alg: SigningAlg) -> String {
+    pub fn kid(&self, alg: JwsAlgorithm) -> String {
         self.shared().keys().kid(alg).to_owned()
     }
 
     /// The public JWK of the current key for `alg` (published or not).
-    pub fn jwk(&self, alg: SigningAlg) -> Value {
+    pub fn jwk(&self, alg: JwsAlgorithm) -> Value {
         self.shared().keys().jwk(alg)
     }
 

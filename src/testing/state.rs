@@ -3,15 +3,17 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde_json::{Map, Value};
 use tokio::sync::watch;
 
 use super::builder::SampleUser;
 use super::faults::{Endpoint, Fault, FaultRule};
-use super::keys::{KeyStore, SigningAlg};
+use super::keys::KeyStore;
 use super::request::RecordedRequest;
+use crate::time::unix_now;
+use crate::verify::JwsAlgorithm;
 
 /// How many requests per endpoint are kept for [`super::TestAuthServer::requests`].
 pub(crate) const RECORDED_PER_ENDPOINT: usize = 1000;
@@ -31,7 +33,7 @@ pub(crate) struct Config {
     pub(crate) client_id: String,
     pub(crate) client_secret: String,
     pub(crate) token_ttl: Duration,
-    pub(crate) published_algs: Vec<SigningAlg>,
+    pub(crate) published_algs: Vec<JwsAlgorithm>,
 }
 
 impl Config {
@@ -247,12 +249,4 @@ impl Shared {
             claims
         }
     }
-}
-
-/// Seconds since the Unix epoch.
-pub(crate) fn unix_now() -> i64 {
-    let elapsed = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX)
 }

@@ -6,8 +6,10 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use super::keys::{self, SigningAlg, b64url};
-use super::state::{IssuedToken, Shared, unix_now};
+use super::keys::{self, b64url};
+use super::state::{IssuedToken, Shared};
+use crate::time::unix_now;
+use crate::verify::JwsAlgorithm;
 
 /// The `client_id` claim of minted tokens unless set otherwise.
 pub(crate) const DEFAULT_CLIENT_ID: &str = "test-client";
@@ -32,7 +34,7 @@ pub(crate) const DEFAULT_CLIENT_ID: &str = "test-client";
 #[must_use]
 pub struct TokenBuilder {
     shared: Arc<Shared>,
-    alg: SigningAlg,
+    alg: JwsAlgorithm,
     /// Header edits applied in order over the defaults: `Some` sets, `None` removes.
     header_edits: Vec<(String, Option<Value>)>,
     claims: Map<String, Value>,
@@ -66,14 +68,14 @@ impl TokenBuilder {
         claims.insert("jti".into(), keys::random_token(16).into());
         TokenBuilder {
             shared,
-            alg: SigningAlg::Rs256,
+            alg: JwsAlgorithm::Rs256,
             header_edits: Vec::new(),
             claims,
         }
     }
 
     /// The signing algorithm (default `RS256`); also sets the default `alg` and `kid` headers.
-    pub fn alg(mut self, alg: SigningAlg) -> Self {
+    pub fn alg(mut self, alg: JwsAlgorithm) -> Self {
         self.alg = alg;
         self
     }

@@ -24,9 +24,18 @@
 //! keeps working here for at most the TTL (default 60 s). Lower the TTL, or call
 //! [`TokenCache::invalidate`], if that window is too long.
 //!
-//! [`JwtVerifier`](crate::verify::JwtVerifier) has a verified-token cache of its own, on by
-//! default, which also ends an entry when the key that verified it leaves the JWKS; wrapping a
-//! `JwtVerifier` in a [`CachedVerifier`] adds nothing but that blind spot.
+//! # One set of settings for every verifier
+//!
+//! The three built-in verifiers cache their successes by these rules, and their builders
+//! share the settings: `cache(bool)` (default on), `ttl` (default [`DEFAULT_TTL`], 60 s) and
+//! `max_entries` (default [`DEFAULT_MAX_ENTRIES`], 10 000). Zero is not a TTL or a bound:
+//! `build()` refuses it with [`ConfigError::ZeroSetting`]; turn a cache off with
+//! `cache(false)`.
+//!
+//! [`JwtVerifier`](crate::verify::JwtVerifier) keeps its successes in a cache of its own
+//! (the same entry rules, no single flight: a miss is a local signature check), which also
+//! ends an entry when the key that verified it leaves the JWKS; wrapping a `JwtVerifier` in a
+//! [`CachedVerifier`] adds nothing but that blind spot.
 //!
 //! ```
 //! use std::time::Duration;
@@ -39,7 +48,7 @@
 //! };
 //! let verifier = CachedVerifier::with_cache(
 //!     slow_lookup,
-//!     TokenCache::builder().ttl(Duration::from_secs(30)).max_entries(1_000).build(),
+//!     TokenCache::builder().ttl(Duration::from_secs(30)).max_entries(1_000).build()?,
 //! );
 //! # tokio_test_block_on(async {
 //! let first = verifier.verify("some-token").await?;   // calls slow_lookup
@@ -50,26 +59,267 @@
 //! # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
 //! #     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
 //! # }
+//! # Ok::<(), mcp_auth::ConfigError>(())
 //! ```
 
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use aws_lc_rs::digest;
 
 use crate::auth_info::AuthInfo;
-use crate::error::VerifyError;
+use crate::error::{ConfigError, VerifyError};
+use crate::time::time_left;
 use crate::verify::TokenVerifier;
 
-/// Default number of entries a [`TokenCache`] holds.
+/// Default bound on the entries of every verification cache: [`TokenCache`] and the caches
+/// of the JWT, userinfo and introspection verifiers (10 000; a JWT entry takes about 4 KB).
 pub const DEFAULT_MAX_ENTRIES: u64 = 10_000;
-/// Default time a verification stays cached (capped by the token's own expiry).
+/// Default time a verification stays cached, in every verification cache (60 s; never past
+/// the token's own expiry).
 pub const DEFAULT_TTL: Duration = Duration::from_secs(60);
 
 /// SHA-256 of a token: the cache key.
 pub(crate) type TokenHash = [u8; 32];
+
+/// What a cache needs to know of a cached verification: when its token expires (seconds since
+/// the epoch), if known.
+pub(crate) trait Expiring: Send + Sync + 'static {
+    fn expires_at(&self) -> Option<i64>;
+}
+
+impl Expiring for AuthInfo {
+    fn expires_at(&self) -> Option<i64> {
+        self.expires_at
+    }
+}
+
+/// The cache behind every verification cache of the crate: values keyed by token hash, each
+/// living `min(ttl, expires_at − now)`, bounded in number.
+pub(crate) struct ExpiringCache<V> {
+    entries: moka::future::Cache<TokenHash, Arc<V>>,
+    ttl: Duration,
+    max_entries: u64,
+}
+
+impl<V> Clone for ExpiringCache<V> {
+    fn clone(&self) -> Self {
+        Self {
+            entries: self.entries.clone(),
+            ttl: self.ttl,
+            max_entries: self.max_entries,
+        }
+    }
+}
+
+impl<V: Expiring> ExpiringCache<V> {
+    /// A cache of at most `max_entries` values, each kept at most `ttl`. Callers check the
+    /// settings first ([`check_settings`]).
+    fn new(ttl: Duration, max_entries: u64) -> Self {
+        let entries = moka::future::Cache::builder()
+            .max_capacity(max_entries)
+            .expire_after(CappedTtl { ttl })
+            .build();
+        Self {
+            entries,
+            ttl,
+            max_entries,
+        }
+    }
+
+    pub(crate) fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    pub(crate) fn max_entries(&self) -> u64 {
+        self.max_entries
+    }
+
+    /// The value cached for `key`, unless its token has expired by the wall clock. (The
+    /// entry's lifetime already ends at the expiry; this re-check guards against the wall
+    /// clock jumping ahead of the cache's monotonic clock.) An expired entry is removed.
+    pub(crate) async fn get(&self, key: &TokenHash) -> Option<Arc<V>> {
+        let hit = self.entries.get(key).await?;
+        if time_left(hit.expires_at(), SystemTime::now()).is_zero() {
+            self.entries.invalidate(key).await;
+            return None;
+        }
+        Some(hit)
+    }
+
+    /// Whether `value` may be cached at all: its token has time left (one inside its leeway,
+    /// or already past its expiry, is answered but not cached).
+    pub(crate) fn admits(&self, value: &V) -> bool {
+        !lifetime(self.ttl, value.expires_at(), SystemTime::now()).is_zero()
+    }
+
+    /// Caches `value` for `key` if it [`admits`](Self::admits) it.
+    pub(crate) async fn insert(&self, key: TokenHash, value: Arc<V>) {
+        if self.admits(&value) {
+            self.entries.insert(key, value).await;
+        }
+    }
+
+    /// Single flight: the value for `key`, or the one `init` produces, shared by every caller
+    /// that asks while `init` runs. An `Err` is shared the same way and not cached.
+    async fn try_get_with<E: Send + Sync + 'static>(
+        &self,
+        key: TokenHash,
+        init: impl Future<Output = Result<Arc<V>, E>>,
+    ) -> Result<Arc<V>, Arc<E>> {
+        self.entries.try_get_with(key, init).await
+    }
+
+    pub(crate) async fn invalidate(&self, key: &TokenHash) {
+        self.entries.invalidate(key).await;
+    }
+
+    pub(crate) fn invalidate_all(&self) {
+        self.entries.invalidate_all();
+    }
+
+    /// Approximate while insertions and evictions are pending.
+    pub(crate) fn entry_count(&self) -> u64 {
+        self.entries.entry_count()
+    }
+
+    pub(crate) async fn run_pending_tasks(&self) {
+        self.entries.run_pending_tasks().await;
+    }
+}
+
+impl<V> fmt::Debug for ExpiringCache<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ExpiringCache")
+            .field("ttl", &self.ttl)
+            .field("max_entries", &self.max_entries)
+            .field("entry_count", &self.entries.entry_count())
+            .finish()
+    }
+}
+
+/// The one per-entry expiry of the crate's caches: `min(ttl, expires_at − now)`, so that no
+/// entry outlives its token.
+struct CappedTtl {
+    ttl: Duration,
+}
+
+impl<V: Expiring> moka::Expiry<TokenHash, Arc<V>> for CappedTtl {
+    fn expire_after_create(
+        &self,
+        _key: &TokenHash,
+        value: &Arc<V>,
+        _created_at: Instant,
+    ) -> Option<Duration> {
+        Some(lifetime(self.ttl, value.expires_at(), SystemTime::now()))
+    }
+
+    fn expire_after_update(
+        &self,
+        _key: &TokenHash,
+        value: &Arc<V>,
+        _updated_at: Instant,
+        _duration_until_expiry: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(lifetime(self.ttl, value.expires_at(), SystemTime::now()))
+    }
+}
+
+/// How long an entry for a token expiring at `expires_at` may live: `min(ttl, time left)`.
+fn lifetime(ttl: Duration, expires_at: Option<i64>, now: SystemTime) -> Duration {
+    ttl.min(time_left(expires_at, now))
+}
+
+/// Refuses a zero TTL or bound, the same way for [`TokenCacheBuilder`] and every verifier
+/// builder: a cache that keeps nothing is asked for with `cache(false)`, not with a zero.
+fn check_settings(ttl: Duration, max_entries: u64) -> Result<(), ConfigError> {
+    const ADVICE: &str = "to turn the cache off, call `cache(false)` on the verifier builder \
+                          (or do not wrap the verifier in a `CachedVerifier`)";
+    if ttl.is_zero() {
+        return Err(ConfigError::ZeroSetting {
+            setting: "ttl",
+            advice: ADVICE,
+        });
+    }
+    if max_entries == 0 {
+        return Err(ConfigError::ZeroSetting {
+            setting: "max_entries",
+            advice: ADVICE,
+        });
+    }
+    Ok(())
+}
+
+/// The cache settings of a verifier builder: `cache(bool)`, `ttl` and `max_entries`, with the
+/// defaults of this module.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CacheSettings {
+    pub(crate) enabled: bool,
+    pub(crate) ttl: Duration,
+    pub(crate) max_entries: u64,
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            ttl: DEFAULT_TTL,
+            max_entries: DEFAULT_MAX_ENTRIES,
+        }
+    }
+}
+
+impl CacheSettings {
+    /// The cache these settings describe, `None` when it is off. The TTL and the bound are
+    /// checked either way: a zero is a mistake whether or not the cache is on.
+    pub(crate) fn build<V: Expiring>(self) -> Result<Option<ExpiringCache<V>>, ConfigError> {
+        check_settings(self.ttl, self.max_entries)?;
+        Ok(self
+            .enabled
+            .then(|| ExpiringCache::new(self.ttl, self.max_entries)))
+    }
+
+    /// As [`build`](Self::build), as a [`TokenCache`].
+    pub(crate) fn build_token_cache(self) -> Result<Option<TokenCache>, ConfigError> {
+        Ok(self.build()?.map(|entries| TokenCache { entries }))
+    }
+}
+
+pub(crate) fn token_hash(token: &str) -> TokenHash {
+    let digest = digest::digest(&digest::SHA256, token.as_bytes());
+    let mut hash = [0u8; 32];
+    hash.copy_from_slice(digest.as_ref());
+    hash
+}
+
+/// A short, non-reversible name for a token, safe to log: the first 8 bytes of its SHA-256
+/// in hex.
+pub(crate) fn token_fingerprint(token: &str) -> String {
+    fingerprint_of(&token_hash(token))
+}
+
+fn fingerprint_of(hash: &TokenHash) -> String {
+    use fmt::Write as _;
+    hash.iter()
+        .take(8)
+        .fold(String::with_capacity(16), |mut out, byte| {
+            let _ = write!(out, "{byte:02x}");
+            out
+        })
+}
+
+pub(crate) fn without_token(mut info: AuthInfo) -> AuthInfo {
+    info.token = String::new();
+    info
+}
+
+pub(crate) fn with_token(cached: &AuthInfo, token: &str) -> AuthInfo {
+    let mut info = cached.clone();
+    token.clone_into(&mut info.token);
+    info
+}
 
 /// A bounded, expiring cache of successful verifications, keyed by token hash.
 ///
@@ -79,9 +329,7 @@ pub(crate) type TokenHash = [u8; 32];
 /// through [`CachedVerifier`].
 #[derive(Clone)]
 pub struct TokenCache {
-    entries: moka::future::Cache<TokenHash, Arc<AuthInfo>>,
-    ttl: Duration,
-    max_entries: u64,
+    entries: ExpiringCache<AuthInfo>,
 }
 
 /// Builder for [`TokenCache`]; every setter documents its default.
@@ -102,51 +350,53 @@ impl Default for TokenCacheBuilder {
 }
 
 impl TokenCacheBuilder {
-    /// How long a successful verification is reused. Default: 60 s.
+    /// How long a successful verification is reused. Default: 60 s ([`DEFAULT_TTL`]).
     ///
-    /// An entry never outlives the token's `expires_at`, whatever this says. A zero TTL turns
-    /// caching off (and with it the sharing of concurrent verifications).
+    /// An entry never outlives the token's `expires_at`, whatever this says. Zero is refused
+    /// by [`build`](Self::build).
     pub fn ttl(mut self, ttl: Duration) -> Self {
         self.ttl = ttl;
         self
     }
 
-    /// The most entries kept at once. Default: 10 000.
+    /// The most entries kept at once. Default: 10 000 ([`DEFAULT_MAX_ENTRIES`]).
     ///
-    /// When full, the entries least likely to be used again are evicted. Zero turns caching
-    /// off.
+    /// When full, the entries least likely to be used again are evicted. Zero is refused by
+    /// [`build`](Self::build).
     pub fn max_entries(mut self, max_entries: u64) -> Self {
         self.max_entries = max_entries;
         self
     }
 
-    /// Builds the cache. Never fails.
-    pub fn build(self) -> TokenCache {
-        let entries = moka::future::Cache::builder()
-            .max_capacity(self.max_entries)
-            .expire_after(CappedTtl { ttl: self.ttl })
-            .build();
-        TokenCache {
-            entries,
-            ttl: self.ttl,
-            max_entries: self.max_entries,
-        }
+    /// Builds the cache.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::ZeroSetting`] when the TTL or the bound is zero (a cache that can keep
+    /// nothing; to cache nothing, do not wrap the verifier).
+    pub fn build(self) -> Result<TokenCache, ConfigError> {
+        check_settings(self.ttl, self.max_entries)?;
+        Ok(TokenCache {
+            entries: ExpiringCache::new(self.ttl, self.max_entries),
+        })
     }
 }
 
 impl Default for TokenCache {
     /// A cache with the documented defaults (60 s, 10 000 entries).
     fn default() -> Self {
-        TokenCacheBuilder::default().build()
+        TokenCache {
+            entries: ExpiringCache::new(DEFAULT_TTL, DEFAULT_MAX_ENTRIES),
+        }
     }
 }
 
 impl fmt::Debug for TokenCache {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TokenCache")
-            .field("ttl", &self.ttl)
-            .field("max_entries", &self.max_entries)
-            .field("entry_count", &self.entries.entry_count())
+            .field("ttl", &self.ttl())
+            .field("max_entries", &self.max_entries())
+            .field("entry_count", &self.entry_count())
             .finish()
     }
 }
@@ -172,12 +422,12 @@ impl TokenCache {
 
     /// The configured TTL.
     pub fn ttl(&self) -> Duration {
-        self.ttl
+        self.entries.ttl()
     }
 
     /// The configured bound on entries.
     pub fn max_entries(&self) -> u64 {
-        self.max_entries
+        self.entries.max_entries()
     }
 
     /// The number of cached verifications.
@@ -186,11 +436,6 @@ impl TokenCache {
     /// [`TokenCache::run_pending_tasks`] first for an exact figure.
     pub fn entry_count(&self) -> u64 {
         self.entries.entry_count()
-    }
-
-    /// Same as [`TokenCache::entry_count`].
-    pub fn len(&self) -> u64 {
-        self.entry_count()
     }
 
     /// Whether the cache holds no entries (approximate, like [`TokenCache::entry_count`]).
@@ -232,20 +477,11 @@ impl TokenCache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<AuthInfo, VerifyError>>,
     {
-        if self.ttl.is_zero() || self.max_entries == 0 {
-            return verify().await;
-        }
         let key = token_hash(token);
         if let Some(hit) = self.entries.get(&key).await {
-            // The entry's lifetime already ends at `expires_at`; this re-check guards against
-            // the wall clock jumping ahead of the cache's monotonic clock.
-            if time_left(hit.expires_at, SystemTime::now()) > Duration::ZERO {
-                tracing::trace!(token = %fingerprint_of(&key), "token verification served from cache");
-                return Ok(with_token(&hit, token));
-            }
-            self.entries.invalidate(&key).await;
+            tracing::trace!(token = %fingerprint_of(&key), "token verification served from cache");
+            return Ok(with_token(&hit, token));
         }
-        let ttl = self.ttl;
         let outcome = self
             .entries
             .try_get_with(key, async move {
@@ -253,10 +489,10 @@ impl TokenCache {
                 match verify().await {
                     Ok(info) => {
                         let info = Arc::new(without_token(info));
-                        if lifetime(ttl, info.expires_at, SystemTime::now()).is_zero() {
-                            Err(Miss::Uncacheable(info))
-                        } else {
+                        if self.entries.admits(&info) {
                             Ok(info)
+                        } else {
+                            Err(Miss::Uncacheable(info))
                         }
                     }
                     Err(error) => Err(Miss::Failed(error)),
@@ -273,84 +509,21 @@ impl TokenCache {
     }
 }
 
-/// Per-entry expiry: `min(ttl, expires_at − now)`.
-struct CappedTtl {
-    ttl: Duration,
-}
-
-impl moka::Expiry<TokenHash, Arc<AuthInfo>> for CappedTtl {
-    fn expire_after_create(
-        &self,
-        _key: &TokenHash,
-        value: &Arc<AuthInfo>,
-        _created_at: Instant,
-    ) -> Option<Duration> {
-        Some(lifetime(self.ttl, value.expires_at, SystemTime::now()))
+/// `verify` through `cache` when there is one (see [`TokenCache::get_or_verify`]), directly
+/// when the verifier's cache is off.
+pub(crate) async fn verify_through<F, Fut>(
+    cache: Option<&TokenCache>,
+    token: &str,
+    verify: F,
+) -> Result<AuthInfo, VerifyError>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<AuthInfo, VerifyError>>,
+{
+    match cache {
+        Some(cache) => cache.get_or_verify(token, verify).await,
+        None => verify().await,
     }
-
-    fn expire_after_update(
-        &self,
-        _key: &TokenHash,
-        value: &Arc<AuthInfo>,
-        _updated_at: Instant,
-        _duration_until_expiry: Option<Duration>,
-    ) -> Option<Duration> {
-        Some(lifetime(self.ttl, value.expires_at, SystemTime::now()))
-    }
-}
-
-/// How long an entry for a token expiring at `expires_at` may live: `min(ttl, time left)`.
-pub(crate) fn lifetime(ttl: Duration, expires_at: Option<i64>, now: SystemTime) -> Duration {
-    ttl.min(time_left(expires_at, now))
-}
-
-/// Time until `expires_at` (seconds since the epoch): zero once it has passed, unbounded when
-/// there is no expiry or it is beyond what `SystemTime` represents.
-pub(crate) fn time_left(expires_at: Option<i64>, now: SystemTime) -> Duration {
-    let Some(expires_at) = expires_at else {
-        return Duration::MAX;
-    };
-    let Ok(seconds) = u64::try_from(expires_at) else {
-        return Duration::ZERO;
-    };
-    match UNIX_EPOCH.checked_add(Duration::from_secs(seconds)) {
-        Some(expiry) => expiry.duration_since(now).unwrap_or(Duration::ZERO),
-        None => Duration::MAX,
-    }
-}
-
-pub(crate) fn token_hash(token: &str) -> TokenHash {
-    let digest = digest::digest(&digest::SHA256, token.as_bytes());
-    let mut hash = [0u8; 32];
-    hash.copy_from_slice(digest.as_ref());
-    hash
-}
-
-/// A short, non-reversible name for a token, safe to log: the first 8 bytes of its SHA-256
-/// in hex.
-pub(crate) fn token_fingerprint(token: &str) -> String {
-    fingerprint_of(&token_hash(token))
-}
-
-fn fingerprint_of(hash: &TokenHash) -> String {
-    use fmt::Write as _;
-    hash.iter()
-        .take(8)
-        .fold(String::with_capacity(16), |mut out, byte| {
-            let _ = write!(out, "{byte:02x}");
-            out
-        })
-}
-
-pub(crate) fn without_token(mut info: AuthInfo) -> AuthInfo {
-    info.token = String::new();
-    info
-}
-
-pub(crate) fn with_token(cached: &AuthInfo, token: &str) -> AuthInfo {
-    let mut info = cached.clone();
-    token.clone_into(&mut info.token);
-    info
 }
 
 /// Any [`TokenVerifier`] with a [`TokenCache`] in front of it.
@@ -411,12 +584,7 @@ impl<V: TokenVerifier> TokenVerifier for CachedVerifier<V> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const T0: u64 = 1_700_000_000;
-
-    fn at(seconds: u64) -> SystemTime {
-        UNIX_EPOCH + Duration::from_secs(seconds)
-    }
+    use crate::time::{T0, at};
 
     #[test]
     fn lifetime_is_the_ttl_without_an_expiry() {
@@ -470,5 +638,48 @@ mod tests {
         let stored = without_token(AuthInfo::new("abc", "https://a"));
         assert!(stored.token.is_empty());
         assert_eq!(with_token(&stored, "abc").token, "abc");
+    }
+
+    #[test]
+    fn zero_ttl_or_bound_is_refused_and_cache_false_turns_the_cache_off() {
+        for (ttl, max_entries, setting) in [
+            (Duration::ZERO, 10, "ttl"),
+            (Duration::from_secs(1), 0, "max_entries"),
+        ] {
+            let expect = |result: Result<(), ConfigError>| {
+                assert!(
+                    matches!(result, Err(ConfigError::ZeroSetting { setting: s, .. }) if s == setting),
+                    "{setting}"
+                );
+            };
+            expect(
+                TokenCache::builder()
+                    .ttl(ttl)
+                    .max_entries(max_entries)
+                    .build()
+                    .map(drop),
+            );
+            for enabled in [true, false] {
+                let settings = CacheSettings {
+                    enabled,
+                    ttl,
+                    max_entries,
+                };
+                expect(settings.build_token_cache().map(drop));
+            }
+        }
+        let off = CacheSettings {
+            enabled: false,
+            ..CacheSettings::default()
+        };
+        assert!(off.build_token_cache().unwrap().is_none());
+        let on = CacheSettings::default()
+            .build_token_cache()
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (on.ttl(), on.max_entries()),
+            (DEFAULT_TTL, DEFAULT_MAX_ENTRIES)
+        );
     }
 }

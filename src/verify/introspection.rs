@@ -17,9 +17,8 @@
 //! # Ok(()) }
 //! ```
 
-use std::borrow::Cow;
 use std::fmt;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -31,9 +30,12 @@ use crate::auth_info::AuthInfo;
 use crate::discovery::AuthServer;
 use crate::error::{ConfigError, VerifyError};
 use crate::http_client::{FetchedResponse, HttpClient};
+use crate::time::{has_expired, unix_now};
 use crate::verify::TokenVerifier;
-use crate::verify::cache::{TokenCache, TokenCacheBuilder, token_fingerprint};
-use crate::verify::userinfo::{json_object, upstream_error};
+use crate::verify::cache::{CacheSettings, TokenCache, verify_through};
+use crate::verify::endpoint::{
+    EndpointClient, TokenEndpoint, check_status, json_object, secret_header,
+};
 
 /// Verifies opaque (or any) access tokens with RFC 7662 token introspection.
 ///
@@ -56,32 +58,35 @@ use crate::verify::userinfo::{json_object, upstream_error};
 /// `aud` and the scopes are returned in the [`AuthInfo`] (`audience`, `scopes`) for the bearer
 /// guard to check, like for every verifier; this verifier does not drop or judge them.
 ///
-/// Successful answers are cached by token hash for the TTL (default 60 s), never beyond the
-/// answer's `exp` (RFC 7662 §4); concurrent requests with the same token share one call;
+/// Successful answers are cached by token hash for the TTL (default 60 s, at most 10 000 of
+/// them; see the builder), never beyond the answer's `exp` (RFC 7662 §4); concurrent requests with the same token share one call;
 /// failures are not cached. A token revoked at the server keeps working here for at most the
 /// TTL. The token is never logged (the request body contains it; it is not traced).
 #[derive(Clone)]
 pub struct IntrospectionVerifier {
-    server: AuthServer,
-    http: Option<HttpClient>,
+    endpoint: EndpointClient,
     credentials: ClientCredentials,
-    cache: TokenCache,
+    cache: Option<TokenCache>,
 }
 
-/// Builder for [`IntrospectionVerifier`]; one of the credential methods is required.
+/// Builder for [`IntrospectionVerifier`]; one of the credential methods is required, every
+/// other setter documents its default, and [`build`](Self::build) refuses every bad setting.
 #[must_use]
 pub struct IntrospectionVerifierBuilder {
     server: AuthServer,
     http: Option<HttpClient>,
-    credentials: Option<ClientCredentials>,
-    cache: TokenCacheBuilder,
+    /// The last credential method called, or why it cannot be used.
+    credentials: Option<Result<ClientCredentials, ConfigError>>,
+    cache: CacheSettings,
 }
 
 /// How this resource server authenticates to the introspection endpoint.
 #[derive(Clone)]
 enum ClientCredentials {
-    /// `Authorization` header value (`Basic ...` or `Bearer ...`), marked sensitive.
-    Header(Result<HeaderValue, &'static str>),
+    /// `Authorization: Basic ...` (`client_secret_basic`), marked sensitive.
+    Basic(HeaderValue),
+    /// `Authorization: Bearer ...`, marked sensitive.
+    Bearer(HeaderValue),
     /// `client_id` and `client_secret` in the form body.
     Post {
         client_id: String,
@@ -92,10 +97,8 @@ enum ClientCredentials {
 impl ClientCredentials {
     fn method(&self) -> &'static str {
         match self {
-            Self::Header(Ok(value)) if value.as_bytes().starts_with(b"Basic ") => {
-                "client_secret_basic"
-            }
-            Self::Header(_) => "bearer",
+            Self::Basic(_) => "client_secret_basic",
+            Self::Bearer(_) => "bearer",
             Self::Post { .. } => "client_secret_post",
         }
     }
@@ -104,7 +107,7 @@ impl ClientCredentials {
 impl fmt::Debug for IntrospectionVerifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("IntrospectionVerifier")
-            .field("issuer", &self.server.issuer())
+            .field("issuer", &self.endpoint.server().issuer())
             .field("client_authentication", &self.credentials.method())
             .field("cache", &self.cache)
             .finish_non_exhaustive()
@@ -113,12 +116,14 @@ impl fmt::Debug for IntrospectionVerifier {
 
 impl fmt::Debug for IntrospectionVerifierBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let method = self.credentials.as_ref().map(|credentials| {
+            credentials
+                .as_ref()
+                .map_or("unusable", ClientCredentials::method)
+        });
         f.debug_struct("IntrospectionVerifierBuilder")
             .field("issuer", &self.server.issuer())
-            .field(
-                "client_authentication",
-                &self.credentials.as_ref().map(ClientCredentials::method),
-            )
+            .field("client_authentication", &method)
             .field("cache", &self.cache)
             .finish_non_exhaustive()
     }
@@ -137,9 +142,12 @@ impl IntrospectionVerifierBuilder {
             form_urlencode(client_id.as_ref()),
             form_urlencode(client_secret.as_ref())
         ));
-        self.credentials = Some(ClientCredentials::Header(sensitive_header(format!(
-            "Basic {encoded}"
-        ))));
+        // Base64 is always a valid header value; the error is for completeness only.
+        let header =
+            secret_header(format!("Basic {encoded}")).ok_or(ConfigError::InvalidClientCredential {
+                method: "client_secret_basic",
+            });
+        self.credentials = Some(header.map(ClientCredentials::Basic));
         self
     }
 
@@ -150,33 +158,46 @@ impl IntrospectionVerifierBuilder {
         client_id: impl Into<String>,
         client_secret: impl Into<String>,
     ) -> Self {
-        self.credentials = Some(ClientCredentials::Post {
+        self.credentials = Some(Ok(ClientCredentials::Post {
             client_id: client_id.into(),
             client_secret: client_secret.into(),
-        });
+        }));
         self
     }
 
     /// Authenticate with `Authorization: Bearer <token>`, for servers that protect
-    /// introspection with an access token of their own (RFC 7662 §2.1).
+    /// introspection with an access token of their own (RFC 7662 §2.1). A token with
+    /// characters an HTTP header cannot carry is refused by [`build`](Self::build).
     pub fn bearer(mut self, token: impl AsRef<str>) -> Self {
-        self.credentials = Some(ClientCredentials::Header(sensitive_header(format!(
-            "Bearer {}",
-            token.as_ref()
-        ))));
+        let header = secret_header(format!("Bearer {}", token.as_ref()))
+            .ok_or(ConfigError::InvalidClientCredential { method: "bearer" });
+        self.credentials = Some(header.map(ClientCredentials::Bearer));
         self
     }
 
-    /// How long a successful answer is reused (never beyond its `exp`). Default: 60 s. Zero
-    /// turns caching off.
+    /// Caches successful answers, so that a token presented again is not introspected again
+    /// (see the caching rules on [`IntrospectionVerifier`]). Default: `true`; `false` asks the
+    /// server about every request, so that a revoked token is refused at once.
+    pub fn cache(mut self, enabled: bool) -> Self {
+        self.cache.enabled = enabled;
+        self
+    }
+
+    /// How long a successful answer is reused (never beyond its `exp`). Default: 60 s
+    /// ([`DEFAULT_TTL`](crate::verify::cache::DEFAULT_TTL), the same for every verifier): a
+    /// revoked token keeps working for at most this long. Zero is refused by
+    /// [`build`](Self::build) (turn the cache off with [`cache(false)`](Self::cache)).
     pub fn ttl(mut self, ttl: Duration) -> Self {
-        self.cache = self.cache.ttl(ttl);
+        self.cache.ttl = ttl;
         self
     }
 
-    /// The most answers cached at once. Default: 10 000.
+    /// The most answers cached at once. Default: 10 000
+    /// ([`DEFAULT_MAX_ENTRIES`](crate::verify::cache::DEFAULT_MAX_ENTRIES), the same for every
+    /// verifier); a miss costs one introspection call. Zero is refused by
+    /// [`build`](Self::build) (turn the cache off with [`cache(false)`](Self::cache)).
     pub fn max_entries(mut self, max_entries: u64) -> Self {
-        self.cache = self.cache.max_entries(max_entries);
+        self.cache.max_entries = max_entries;
         self
     }
 
@@ -187,46 +208,33 @@ impl IntrospectionVerifierBuilder {
         self
     }
 
-    /// Builds the verifier.
+    /// Builds the verifier. Makes no network request: what only the server's metadata can
+    /// tell (no `introspection_endpoint`, a plain-http one) is [`VerifyError::Misconfigured`]
+    /// on use.
     ///
     /// # Errors
     ///
-    /// [`ConfigError::Invalid`] when no client credentials were given (RFC 7662 §2.1 requires
-    /// the endpoint to be protected, so calling it anonymously cannot work), or when the bearer
-    /// credential contains characters not allowed in an HTTP header.
+    /// - [`ConfigError::MissingClientCredentials`] when no client credentials were given
+    ///   (RFC 7662 §2.1 requires the endpoint to be protected, so calling it anonymously
+    ///   cannot work);
+    /// - [`ConfigError::InvalidClientCredential`] when the bearer credential contains
+    ///   characters not allowed in an HTTP header;
+    /// - [`ConfigError::ZeroSetting`] when the cache `ttl` or `max_entries` is zero.
     pub fn build(self) -> Result<IntrospectionVerifier, ConfigError> {
         let credentials = match self.credentials {
-            None => {
-                return Err(ConfigError::Invalid(Cow::Borrowed(
-                    "token introspection needs this resource server's credentials: call \
-                     `client_secret_basic`, `client_secret_post` or `bearer` on the \
-                     IntrospectionVerifier builder",
-                )));
-            }
-            Some(ClientCredentials::Header(Err(reason))) => {
-                return Err(ConfigError::Invalid(Cow::Borrowed(reason)));
-            }
-            Some(credentials) => credentials,
+            None => return Err(ConfigError::MissingClientCredentials),
+            Some(credentials) => credentials?,
         };
         Ok(IntrospectionVerifier {
-            server: self.server,
-            http: self.http,
+            endpoint: EndpointClient::new(TokenEndpoint::Introspection, self.server, self.http),
             credentials,
-            cache: self.cache.build(),
+            cache: self.cache.build_token_cache()?,
         })
     }
 }
 
 fn form_urlencode(value: &str) -> String {
     form_urlencoded::byte_serialize(value.as_bytes()).collect()
-}
-
-fn sensitive_header(value: String) -> Result<HeaderValue, &'static str> {
-    let mut value = HeaderValue::try_from(value).map_err(
-        |_| "the introspection bearer credential contains characters not allowed in an HTTP header",
-    )?;
-    value.set_sensitive(true);
-    Ok(value)
 }
 
 impl IntrospectionVerifier {
@@ -239,66 +247,42 @@ impl IntrospectionVerifier {
             server,
             http: None,
             credentials: None,
-            cache: TokenCache::builder(),
+            cache: CacheSettings::default(),
         }
     }
 
     /// The authorization server asked.
     pub fn auth_server(&self) -> &AuthServer {
-        &self.server
+        self.endpoint.server()
     }
 
-    /// The cache of successful answers.
-    pub fn cache(&self) -> &TokenCache {
-        &self.cache
-    }
-
-    fn http(&self) -> &HttpClient {
-        self.http
-            .as_ref()
-            .unwrap_or_else(|| self.server.http_client())
+    /// The cache of successful answers; `None` when the builder turned it off.
+    pub fn cache(&self) -> Option<&TokenCache> {
+        self.cache.as_ref()
     }
 
     async fn introspect(&self, token: &str) -> Result<AuthInfo, VerifyError> {
-        let metadata = self.server.metadata().await?;
-        let Some(endpoint) = metadata.introspection_endpoint.as_deref() else {
-            return Err(VerifyError::misconfigured(format_args!(
-                "the authorization server `{}` publishes no `introspection_endpoint`; use \
-                 another verifier or a server that supports RFC 7662",
-                self.server.issuer()
-            )));
-        };
-        let mut request = self
-            .http()
-            .request(Method::POST, endpoint)
-            .map_err(upstream_error)?
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .header(header::ACCEPT, "application/json");
-        match &self.credentials {
-            ClientCredentials::Header(Ok(value)) => {
-                request = request.header(header::AUTHORIZATION, value.clone());
-            }
-            ClientCredentials::Header(Err(reason)) => {
-                return Err(VerifyError::misconfigured(reason));
-            }
-            ClientCredentials::Post { .. } => {}
-        }
+        let url = self.endpoint.url().await?;
         // The body holds the token and perhaps our secret: it is never logged.
-        let request = request.body(introspection_body(token, &self.credentials));
+        let body = introspection_body(token, &self.credentials);
         let response = self
-            .http()
-            .send(endpoint, request)
-            .await
-            .map_err(upstream_error)?;
+            .endpoint
+            .send(&url, Method::POST, |request| {
+                let request =
+                    request.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+                match &self.credentials {
+                    ClientCredentials::Basic(value) | ClientCredentials::Bearer(value) => {
+                        request.header(header::AUTHORIZATION, value.clone())
+                    }
+                    ClientCredentials::Post { .. } => request,
+                }
+                .body(body)
+            })
+            .await?;
         let result =
-            introspection_answer(self.server.issuer(), token, &response, SystemTime::now());
+            introspection_answer(self.auth_server().issuer(), token, &response, unix_now());
         if let Err(error) = &result {
-            tracing::debug!(
-                token = %token_fingerprint(token),
-                status = response.status.as_u16(),
-                %error,
-                "introspection did not accept the token"
-            );
+            self.endpoint.log_refusal(token, &response, error);
         }
         result
     }
@@ -307,9 +291,7 @@ impl IntrospectionVerifier {
 #[async_trait::async_trait]
 impl TokenVerifier for IntrospectionVerifier {
     async fn verify(&self, token: &str) -> Result<AuthInfo, VerifyError> {
-        self.cache
-            .get_or_verify(token, || self.introspect(token))
-            .await
+        verify_through(self.cache.as_ref(), token, || self.introspect(token)).await
     }
 }
 
@@ -330,36 +312,30 @@ fn introspection_body(token: &str, credentials: &ClientCredentials) -> String {
     form.finish()
 }
 
-/// Interprets an introspection response (see the table on [`IntrospectionVerifier`]).
+/// Interprets an introspection response at `now` (seconds since the epoch); see the table on
+/// [`IntrospectionVerifier`].
 fn introspection_answer(
     issuer: &str,
     token: &str,
     response: &FetchedResponse,
-    now: SystemTime,
+    now: i64,
 ) -> Result<AuthInfo, VerifyError> {
-    let status = response.status;
-    match status {
-        StatusCode::BAD_REQUEST | StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
-            return Err(VerifyError::misconfigured(format_args!(
+    check_status(
+        TokenEndpoint::Introspection,
+        response,
+        |status: StatusCode| {
+            VerifyError::misconfigured(format_args!(
                 "the introspection endpoint `{}` refused our request (HTTP {}{}); check the \
-                 resource server's client credentials and authentication method",
+             resource server's client credentials and authentication method",
                 response.url,
                 status.as_u16(),
                 oauth_error_code(response)
                     .map(|code| format!(", `{code}`"))
                     .unwrap_or_default()
-            )));
-        }
-        s if s.is_success() => {}
-        s => {
-            return Err(VerifyError::unavailable(format_args!(
-                "the introspection endpoint `{}` answered HTTP {}",
-                response.url,
-                s.as_u16()
-            )));
-        }
-    }
-    let mut claims = json_object(response, "introspection")?;
+            ))
+        },
+    )?;
+    let mut claims = json_object(TokenEndpoint::Introspection, response)?;
     match claims.get("active") {
         Some(Value::Bool(true)) => {}
         Some(Value::Bool(false)) => {
@@ -396,24 +372,13 @@ fn introspection_answer(
         ));
     }
     let mut info = AuthInfo::from_claims(token, claims)?;
-    if let Some(exp) = info.expires_at
-        && !is_future(exp, now)
-    {
+    if info.expires_at.is_some_and(|exp| has_expired(exp, now)) {
         return Err(VerifyError::invalid_token("the token has expired"));
     }
     if iss_added {
         info.claims.remove("iss");
     }
     Ok(info)
-}
-
-/// Whether `seconds` (since the epoch) is after `now`.
-fn is_future(seconds: i64, now: SystemTime) -> bool {
-    let now = now
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    u64::try_from(seconds).is_ok_and(|exp| exp > now)
 }
 
 /// The OAuth `error` code of an error answer, if it has a short, printable one.
@@ -426,29 +391,23 @@ fn oauth_error_code(response: &FetchedResponse) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bytes::Bytes;
-    use http::HeaderMap;
+    use crate::verify::endpoint::canned_answer;
     use serde_json::json;
 
     const ISSUER: &str = "https://as.example.com";
     const NOW: u64 = 1_700_000_000;
 
-    fn now() -> SystemTime {
-        UNIX_EPOCH + Duration::from_secs(NOW)
+    fn now() -> i64 {
+        i64::try_from(NOW).unwrap()
     }
 
     fn response(status: u16, body: &str) -> FetchedResponse {
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        FetchedResponse {
-            url: "https://as.example.com/introspect".to_owned(),
-            status: StatusCode::from_u16(status).unwrap(),
-            headers,
-            body: Bytes::from(body.to_owned()),
-        }
+        canned_answer(
+            "https://as.example.com/introspect",
+            status,
+            "application/json",
+            body,
+        )
     }
 
     fn answer(body: Value) -> Result<AuthInfo, VerifyError> {
@@ -567,7 +526,7 @@ mod tests {
             .client_secret_basic("my client", "s3cr:t/é")
             .build()
             .unwrap();
-        let ClientCredentials::Header(Ok(value)) = &verifier.credentials else {
+        let ClientCredentials::Basic(value) = &verifier.credentials else {
             panic!("expected a header credential");
         };
         assert!(value.is_sensitive());
@@ -580,16 +539,39 @@ mod tests {
     #[test]
     fn building_without_credentials_or_with_a_bad_bearer_fails() {
         let server = AuthServer::discover("https://as.example.com", crate::AuthServerType::OAuth);
+        assert!(matches!(
+            IntrospectionVerifier::builder(server.clone()).build(),
+            Err(ConfigError::MissingClientCredentials)
+        ));
+        assert!(matches!(
+            IntrospectionVerifier::builder(server.clone())
+                .bearer("a\r\nb")
+                .build(),
+            Err(ConfigError::InvalidClientCredential { method: "bearer" })
+        ));
+        // The last credential method called counts: a good one replaces a bad one.
         assert!(
             IntrospectionVerifier::builder(server.clone())
-                .build()
-                .is_err()
-        );
-        assert!(
-            IntrospectionVerifier::builder(server)
                 .bearer("a\r\nb")
+                .client_secret_post("id", "secret")
                 .build()
-                .is_err()
+                .is_ok()
         );
+        for zero in [
+            IntrospectionVerifier::builder(server.clone()).ttl(Duration::ZERO),
+            IntrospectionVerifier::builder(server.clone()).max_entries(0),
+        ] {
+            assert!(matches!(
+                zero.bearer("t").build(),
+                Err(ConfigError::ZeroSetting { .. })
+            ));
+        }
+        let uncached = IntrospectionVerifier::builder(server)
+            .bearer("t")
+            .cache(false)
+            .build()
+            .unwrap();
+        assert!(uncached.cache().is_none());
+        assert!(format!("{uncached:?}").contains("\"bearer\""));
     }
 }

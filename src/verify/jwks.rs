@@ -1,4 +1,4 @@
-//! The JWKS cache behind [`JwtVerifier`](super::jwt::JwtVerifier): one [`JwksCache`] per
+//! The JWKS cache behind [`JwtVerifier`](crate::verify::JwtVerifier): one [`JwksCache`] per
 //! `jwks_uri`.
 //!
 //! - Keys are fetched lazily (on the first token that needs them) through the bounded
@@ -27,7 +27,7 @@ use jsonwebtoken::DecodingKey;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::jwt::JwsAlgorithm;
+use super::algorithm::JwsAlgorithm;
 use crate::error::{FetchError, VerifyError};
 use crate::http_client::HttpClient;
 
@@ -427,10 +427,9 @@ fn parse_jwk(jwk: &Value) -> Result<JwkKey, Skip> {
     }
     let alg = match string_member(jwk, "alg")? {
         None => None,
-        Some(name) => Some(
-            name.parse::<JwsAlgorithm>()
-                .map_err(|_| Skip::Quietly("its `alg` is not an algorithm we verify with"))?,
-        ),
+        Some(name) => Some(JwsAlgorithm::from_name(name).ok_or(Skip::Quietly(
+            "its `alg` is not an algorithm we verify with",
+        ))?),
     };
     let kid = string_member(jwk, "kid")?.map(Box::from);
     if jwk.contains_key("d") || jwk.contains_key("p") || jwk.contains_key("q") {

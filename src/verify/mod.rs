@@ -27,15 +27,19 @@
 //! # }
 //! ```
 
+mod algorithm;
 pub mod cache;
+mod claims;
+mod endpoint;
 pub mod introspection;
 mod jwks;
 pub mod jwt;
 pub mod userinfo;
 
+pub use algorithm::JwsAlgorithm;
 pub use cache::{CachedVerifier, TokenCache, TokenCacheBuilder};
 pub use introspection::{IntrospectionVerifier, IntrospectionVerifierBuilder};
-pub use jwt::{JwsAlgorithm, JwtVerifier, JwtVerifierBuilder};
+pub use jwt::{JwtVerifier, JwtVerifierBuilder};
 pub use userinfo::{UserinfoVerifier, UserinfoVerifierBuilder};
 
 use std::future::Future;

@@ -17,17 +17,21 @@
 //! was issued for.
 
 use std::fmt;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use http::{HeaderValue, Method, StatusCode, header};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::auth_info::{AuthInfo, numeric_date, scopes_from_claims};
 use crate::discovery::AuthServer;
-use crate::error::{FetchError, VerifyError};
+use crate::error::{ConfigError, VerifyError};
 use crate::http_client::{FetchedResponse, HttpClient};
+use crate::time::{has_expired, unix_now};
 use crate::verify::TokenVerifier;
-use crate::verify::cache::{TokenCache, TokenCacheBuilder, token_fingerprint};
+use crate::verify::cache::{CacheSettings, TokenCache, verify_through};
+use crate::verify::endpoint::{
+    EndpointClient, TokenEndpoint, check_status, content_type_is, json_object, secret_header,
+};
 
 /// Verifies a bearer token by calling the authorization server's OpenID Connect
 /// `userinfo_endpoint` with it, the approach of the mcp-auth Logto guide.
@@ -66,28 +70,29 @@ use crate::verify::cache::{TokenCache, TokenCacheBuilder, token_fingerprint};
 /// | timeout, network error, 5xx, 408, 429, or any other status | [`VerifyError::Unavailable`] |
 /// | no `userinfo_endpoint` in the metadata, an endpoint the client refuses (plain http), a signed (`application/jwt`) answer | [`VerifyError::Misconfigured`] |
 ///
-/// Successful answers are cached by token hash for the TTL (default 60 s; see
-/// [`TokenCache`]), so a revoked token keeps working for at most that long; concurrent
-/// requests with the same token share one userinfo call; failures are not cached.
+/// Successful answers are cached by token hash for the TTL (default 60 s, at most 10 000 of
+/// them; see [`TokenCache`] and the builder), so a revoked token keeps working for at most that
+/// long; concurrent requests with the same token share one userinfo call; failures are not
+/// cached.
 #[derive(Clone)]
 pub struct UserinfoVerifier {
-    server: AuthServer,
-    http: Option<HttpClient>,
-    cache: TokenCache,
+    endpoint: EndpointClient,
+    cache: Option<TokenCache>,
 }
 
-/// Builder for [`UserinfoVerifier`]; every setter documents its default.
+/// Builder for [`UserinfoVerifier`]; every setter documents its default, and
+/// [`build`](Self::build) refuses every bad setting.
 #[must_use]
 pub struct UserinfoVerifierBuilder {
     server: AuthServer,
     http: Option<HttpClient>,
-    cache: TokenCacheBuilder,
+    cache: CacheSettings,
 }
 
 impl fmt::Debug for UserinfoVerifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("UserinfoVerifier")
-            .field("issuer", &self.server.issuer())
+            .field("issuer", &self.endpoint.server().issuer())
             .field("cache", &self.cache)
             .finish_non_exhaustive()
     }
@@ -103,15 +108,29 @@ impl fmt::Debug for UserinfoVerifierBuilder {
 }
 
 impl UserinfoVerifierBuilder {
-    /// How long a successful answer is reused. Default: 60 s. Zero turns caching off.
-    pub fn ttl(mut self, ttl: Duration) -> Self {
-        self.cache = self.cache.ttl(ttl);
+    /// Caches successful answers, so that a token presented again makes no userinfo call
+    /// (see the caching rules on [`UserinfoVerifier`]). Default: `true`; `false` asks the
+    /// server about every request.
+    pub fn cache(mut self, enabled: bool) -> Self {
+        self.cache.enabled = enabled;
         self
     }
 
-    /// The most answers cached at once. Default: 10 000.
+    /// How long a successful answer is reused (never beyond a numeric `exp` in it). Default:
+    /// 60 s ([`DEFAULT_TTL`](crate::verify::cache::DEFAULT_TTL), the same for every
+    /// verifier): a revoked token keeps working for at most this long. Zero is refused by
+    /// [`build`](Self::build) (turn the cache off with [`cache(false)`](Self::cache)).
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.cache.ttl = ttl;
+        self
+    }
+
+    /// The most answers cached at once. Default: 10 000
+    /// ([`DEFAULT_MAX_ENTRIES`](crate::verify::cache::DEFAULT_MAX_ENTRIES), the same for every
+    /// verifier); a miss costs one userinfo call. Zero is refused by [`build`](Self::build)
+    /// (turn the cache off with [`cache(false)`](Self::cache)).
     pub fn max_entries(mut self, max_entries: u64) -> Self {
-        self.cache = self.cache.max_entries(max_entries);
+        self.cache.max_entries = max_entries;
         self
     }
 
@@ -122,14 +141,18 @@ impl UserinfoVerifierBuilder {
         self
     }
 
-    /// Builds the verifier. Never fails; configuration problems surface as
-    /// [`VerifyError::Misconfigured`] on use.
-    pub fn build(self) -> UserinfoVerifier {
-        UserinfoVerifier {
-            server: self.server,
-            http: self.http,
-            cache: self.cache.build(),
-        }
+    /// Builds the verifier. Makes no network request: what only the server's metadata can
+    /// tell (no `userinfo_endpoint`, a plain-http one) is [`VerifyError::Misconfigured`] on
+    /// use.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::ZeroSetting`] when the cache `ttl` or `max_entries` is zero.
+    pub fn build(self) -> Result<UserinfoVerifier, ConfigError> {
+        Ok(UserinfoVerifier {
+            endpoint: EndpointClient::new(TokenEndpoint::Userinfo, self.server, self.http),
+            cache: self.cache.build_token_cache()?,
+        })
     }
 }
 
@@ -137,63 +160,43 @@ impl UserinfoVerifier {
     /// A verifier for `server`'s userinfo endpoint with the default cache (60 s, 10 000
     /// entries) and the server's HTTP client.
     pub fn new(server: AuthServer) -> Self {
-        Self::builder(server).build()
+        Self {
+            endpoint: EndpointClient::new(TokenEndpoint::Userinfo, server, None),
+            cache: Some(TokenCache::default()),
+        }
     }
 
-    /// Starts a builder.
+    /// Starts a builder with the documented defaults.
     pub fn builder(server: AuthServer) -> UserinfoVerifierBuilder {
         UserinfoVerifierBuilder {
             server,
             http: None,
-            cache: TokenCache::builder(),
+            cache: CacheSettings::default(),
         }
     }
 
     /// The authorization server asked.
     pub fn auth_server(&self) -> &AuthServer {
-        &self.server
+        self.endpoint.server()
     }
 
-    /// The cache of successful answers.
-    pub fn cache(&self) -> &TokenCache {
-        &self.cache
-    }
-
-    fn http(&self) -> &HttpClient {
-        self.http
-            .as_ref()
-            .unwrap_or_else(|| self.server.http_client())
+    /// The cache of successful answers; `None` when the builder turned it off.
+    pub fn cache(&self) -> Option<&TokenCache> {
+        self.cache.as_ref()
     }
 
     async fn call_userinfo(&self, token: &str) -> Result<AuthInfo, VerifyError> {
-        let metadata = self.server.metadata().await?;
-        let Some(endpoint) = metadata.userinfo_endpoint.as_deref() else {
-            return Err(VerifyError::misconfigured(format_args!(
-                "the authorization server `{}` publishes no `userinfo_endpoint`; use another \
-                 verifier (JWT or introspection) or a server with OpenID Connect userinfo",
-                self.server.issuer()
-            )));
-        };
+        let url = self.endpoint.url().await?;
         let authorization = bearer_header(token)?;
-        let request = self
-            .http()
-            .request(Method::GET, endpoint)
-            .map_err(upstream_error)?
-            .header(header::AUTHORIZATION, authorization)
-            .header(header::ACCEPT, "application/json");
         let response = self
-            .http()
-            .send(endpoint, request)
-            .await
-            .map_err(upstream_error)?;
-        let result = userinfo_answer(self.server.issuer(), token, &response);
+            .endpoint
+            .send(&url, Method::GET, |request| {
+                request.header(header::AUTHORIZATION, authorization)
+            })
+            .await?;
+        let result = userinfo_answer(self.auth_server().issuer(), token, &response, unix_now());
         if let Err(error) = &result {
-            tracing::debug!(
-                token = %token_fingerprint(token),
-                status = response.status.as_u16(),
-                %error,
-                "userinfo did not accept the token"
-            );
+            self.endpoint.log_refusal(token, &response, error);
         }
         result
     }
@@ -202,51 +205,38 @@ impl UserinfoVerifier {
 #[async_trait::async_trait]
 impl TokenVerifier for UserinfoVerifier {
     async fn verify(&self, token: &str) -> Result<AuthInfo, VerifyError> {
-        self.cache
-            .get_or_verify(token, || self.call_userinfo(token))
-            .await
+        verify_through(self.cache.as_ref(), token, || self.call_userinfo(token)).await
     }
 }
 
 /// `Bearer <token>`, marked sensitive so that it is never printed by `Debug`.
 fn bearer_header(token: &str) -> Result<HeaderValue, VerifyError> {
-    let mut value = HeaderValue::try_from(format!("Bearer {token}")).map_err(|_| {
-        VerifyError::invalid_token("the token contains characters not allowed in an HTTP header")
-    })?;
-    value.set_sensitive(true);
-    Ok(value)
+    secret_header(format!("Bearer {token}")).ok_or(VerifyError::invalid_token(
+        "the token contains characters not allowed in an HTTP header",
+    ))
 }
 
-/// Interprets a userinfo response (see the table on [`UserinfoVerifier`]).
+/// Interprets a userinfo response at `now` (seconds since the epoch); see the table on
+/// [`UserinfoVerifier`].
 fn userinfo_answer(
     issuer: &str,
     token: &str,
     response: &FetchedResponse,
+    now: i64,
 ) -> Result<AuthInfo, VerifyError> {
-    let status = response.status;
-    match status {
-        StatusCode::BAD_REQUEST | StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
-            return Err(VerifyError::invalid_token(format!(
-                "the authorization server's userinfo endpoint refused the token (HTTP {})",
-                status.as_u16()
-            )));
-        }
-        s if s.is_success() => {}
-        s => {
-            return Err(VerifyError::unavailable(format_args!(
-                "the userinfo endpoint `{}` answered HTTP {}",
-                response.url,
-                s.as_u16()
-            )));
-        }
-    }
+    check_status(TokenEndpoint::Userinfo, response, |status: StatusCode| {
+        VerifyError::invalid_token(format!(
+            "the authorization server's userinfo endpoint refused the token (HTTP {})",
+            status.as_u16()
+        ))
+    })?;
     if content_type_is(response, "application/jwt") {
         return Err(VerifyError::misconfigured(
             "the userinfo endpoint answers with a signed JWT (application/jwt), which is not \
              supported; configure the client to receive plain JSON userinfo",
         ));
     }
-    let claims = json_object(response, "userinfo")?;
+    let claims = json_object(TokenEndpoint::Userinfo, response)?;
     match claims.get("iss") {
         None => {}
         Some(Value::String(iss)) if iss == issuer => {}
@@ -271,9 +261,7 @@ fn userinfo_answer(
         Some(Value::Number(exp)) => numeric_date(exp),
         _ => None,
     };
-    if let Some(exp) = expires_at
-        && exp <= unix_now()
-    {
+    if expires_at.is_some_and(|exp| has_expired(exp, now)) {
         return Err(VerifyError::invalid_token(
             "the token has expired (userinfo `exp`)",
         ));
@@ -286,71 +274,30 @@ fn userinfo_answer(
     Ok(info)
 }
 
-fn unix_now() -> i64 {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    i64::try_from(now.as_secs()).unwrap_or(i64::MAX)
-}
-
-/// Whether the response's media type is `expected` (parameters ignored).
-pub(crate) fn content_type_is(response: &FetchedResponse, expected: &str) -> bool {
-    response
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split(';').next())
-        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case(expected))
-}
-
-/// The body as a JSON object; anything else means the server misbehaved (503, not 401: the
-/// token is not known to be bad).
-pub(crate) fn json_object(
-    response: &FetchedResponse,
-    what: &str,
-) -> Result<Map<String, Value>, VerifyError> {
-    match response.json::<Value>() {
-        Ok(Value::Object(object)) => Ok(object),
-        Ok(_) => Err(VerifyError::unavailable(format_args!(
-            "the {what} answer from `{}` is JSON but not an object",
-            response.url
-        ))),
-        Err(error) => Err(VerifyError::unavailable(error)),
-    }
-}
-
-/// Maps a failed exchange with the authorization server: network trouble is a 503, a URL the
-/// client refuses is our configuration (500).
-pub(crate) fn upstream_error(error: FetchError) -> VerifyError {
-    match error {
-        FetchError::InvalidUrl { .. }
-        | FetchError::InsecureUrl { .. }
-        | FetchError::Client { .. } => VerifyError::misconfigured(error),
-        _ => VerifyError::unavailable(error),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bytes::Bytes;
-    use http::HeaderMap;
+    use crate::verify::endpoint::canned_answer;
     use serde_json::json;
+
+    /// `userinfo_answer` now.
+    fn answer(
+        issuer: &str,
+        token: &str,
+        response: &FetchedResponse,
+    ) -> Result<AuthInfo, VerifyError> {
+        userinfo_answer(issuer, token, response, unix_now())
+    }
 
     const ISSUER: &str = "https://as.example.com";
 
     fn response(status: u16, content_type: &str, body: &str) -> FetchedResponse {
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_str(content_type).unwrap(),
-        );
-        FetchedResponse {
-            url: "https://as.example.com/userinfo".to_owned(),
-            status: StatusCode::from_u16(status).unwrap(),
-            headers,
-            body: Bytes::from(body.to_owned()),
-        }
+        canned_answer(
+            "https://as.example.com/userinfo",
+            status,
+            content_type,
+            body,
+        )
     }
 
     fn json_response(body: Value) -> FetchedResponse {
@@ -359,7 +306,7 @@ mod tests {
 
     #[test]
     fn a_userinfo_object_with_sub_becomes_auth_info() {
-        let info = userinfo_answer(
+        let info = answer(
             ISSUER,
             "tok",
             &json_response(json!({"sub": "u1", "name": "Alice", "email": "a@example.com"})),
@@ -377,14 +324,14 @@ mod tests {
     #[test]
     fn a_numeric_exp_in_userinfo_sets_expires_at_and_a_past_one_is_invalid() {
         let future = unix_now() + 100;
-        let info = userinfo_answer(
+        let info = answer(
             ISSUER,
             "t",
             &json_response(json!({"sub": "u", "exp": future})),
         )
         .unwrap();
         assert_eq!(info.expires_at, Some(future));
-        let odd = userinfo_answer(
+        let odd = answer(
             ISSUER,
             "t",
             &json_response(json!({"sub": "u", "exp": "never"})),
@@ -392,7 +339,7 @@ mod tests {
         .unwrap();
         assert_eq!(odd.expires_at, None);
         assert!(matches!(
-            userinfo_answer(
+            answer(
                 ISSUER,
                 "t",
                 &json_response(json!({"sub": "u", "exp": unix_now() - 1}))
@@ -403,7 +350,7 @@ mod tests {
 
     #[test]
     fn scope_claims_in_userinfo_become_scopes() {
-        let info = userinfo_answer(
+        let info = answer(
             ISSUER,
             "t",
             &json_response(json!({"sub": "u", "scope": "read write"})),
@@ -415,7 +362,7 @@ mod tests {
     #[test]
     fn matching_iss_is_accepted_and_other_iss_is_invalid() {
         assert!(
-            userinfo_answer(
+            answer(
                 ISSUER,
                 "t",
                 &json_response(json!({"sub": "u", "iss": ISSUER}))
@@ -424,7 +371,7 @@ mod tests {
         );
         for iss in [json!("https://evil.example.com"), json!(7)] {
             assert!(matches!(
-                userinfo_answer(ISSUER, "t", &json_response(json!({"sub": "u", "iss": iss}))),
+                answer(ISSUER, "t", &json_response(json!({"sub": "u", "iss": iss}))),
                 Err(VerifyError::InvalidToken { .. })
             ));
         }
@@ -440,7 +387,7 @@ mod tests {
         ] {
             assert!(
                 matches!(
-                    userinfo_answer(ISSUER, "t", &json_response(body.clone())),
+                    answer(ISSUER, "t", &json_response(body.clone())),
                     Err(VerifyError::InvalidToken { .. })
                 ),
                 "{body}"
@@ -452,7 +399,7 @@ mod tests {
     fn refusal_statuses_are_invalid_tokens() {
         for status in [400, 401, 403] {
             assert!(matches!(
-                userinfo_answer(ISSUER, "t", &response(status, "application/json", "{}")),
+                answer(ISSUER, "t", &response(status, "application/json", "{}")),
                 Err(VerifyError::InvalidToken { .. })
             ));
         }
@@ -462,7 +409,7 @@ mod tests {
     fn server_trouble_and_odd_statuses_are_unavailable() {
         for status in [404, 408, 429, 500, 502, 503] {
             assert!(matches!(
-                userinfo_answer(ISSUER, "t", &response(status, "application/json", "{}")),
+                answer(ISSUER, "t", &response(status, "application/json", "{}")),
                 Err(VerifyError::Unavailable { .. })
             ));
         }
@@ -477,7 +424,7 @@ mod tests {
             ("application/json", "{\"sub\":"),
         ] {
             assert!(matches!(
-                userinfo_answer(ISSUER, "t", &response(200, content_type, body)),
+                answer(ISSUER, "t", &response(200, content_type, body)),
                 Err(VerifyError::Unavailable { .. })
             ));
         }
@@ -486,7 +433,7 @@ mod tests {
     #[test]
     fn signed_userinfo_is_a_configuration_error() {
         assert!(matches!(
-            userinfo_answer(
+            answer(
                 ISSUER,
                 "t",
                 &response(200, "application/jwt; charset=utf-8", "eyJ.x.y")
@@ -504,22 +451,5 @@ mod tests {
         let value = bearer_header("abc").unwrap();
         assert!(value.is_sensitive());
         assert!(!format!("{value:?}").contains("abc"));
-    }
-
-    #[test]
-    fn insecure_endpoints_are_misconfiguration_and_timeouts_unavailable() {
-        assert!(matches!(
-            upstream_error(FetchError::InsecureUrl {
-                url: "http://x".into()
-            }),
-            VerifyError::Misconfigured { .. }
-        ));
-        assert!(matches!(
-            upstream_error(FetchError::Timeout {
-                url: "https://x".into(),
-                timeout: Duration::from_secs(1)
-            }),
-            VerifyError::Unavailable { .. }
-        ));
     }
 }

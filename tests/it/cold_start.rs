@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::post;
-use mcp_auth::testing::{Endpoint, Fault, SigningAlg, TestAuthServer};
+use mcp_auth::testing::{Endpoint, Fault, TestAuthServer};
+use mcp_auth::verify::JwsAlgorithm;
 use mcp_auth::{AuthInfo, AuthServer, AuthServerType, McpAuth, ProtectedResource};
 use reqwest::StatusCode;
 use tokio::net::TcpListener;
@@ -68,7 +69,11 @@ async fn a_thousand_concurrent_first_requests_cause_one_discovery_and_one_jwks_f
     issuer.fail(Endpoint::OidcMetadata, Fault::Delay(AS_DELAY));
     issuer.fail(Endpoint::Jwks, Fault::Delay(AS_DELAY));
     let url = format!("{}/mcp", serve(&issuer).await);
-    let algs = [SigningAlg::Rs256, SigningAlg::Es256, SigningAlg::EdDsa];
+    let algs = [
+        JwsAlgorithm::Rs256,
+        JwsAlgorithm::Es256,
+        JwsAlgorithm::EdDsa,
+    ];
     let tokens: Vec<Arc<str>> = (0..DISTINCT_TOKENS)
         .map(|i| {
             issuer

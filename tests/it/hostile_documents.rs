@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use hostile_support::App;
-use mcp_auth::testing::{Endpoint, Fault, SigningAlg, TestAuthServer};
+use mcp_auth::testing::{Endpoint, Fault, TestAuthServer};
+use mcp_auth::verify::JwsAlgorithm;
 use mcp_auth::verify::{IntrospectionVerifier, JwtVerifier, UserinfoVerifier};
 use mcp_auth::{AuthServer, AuthServerType, HttpClient, McpAuth, ProtectedResource};
 use serde_json::json;
@@ -287,7 +288,7 @@ async fn a_jwk_with_a_non_ascii_alg_is_skipped_without_a_panic_or_a_refetch_stor
         .iter()
         .enumerate()
     {
-        let mut bad = f.server.jwk(SigningAlg::Es256);
+        let mut bad = f.server.jwk(JwsAlgorithm::Es256);
         bad["kid"] = json!(format!("bad-{i}"));
         bad["alg"] = json!(alg);
         keys.insert(0, bad);

@@ -13,8 +13,8 @@
 use crate::support::hostile as hostile_support;
 
 use hostile_support::{App, Signer, b64, unix_now};
-use mcp_auth::testing::{Endpoint, SigningAlg, TestAuthServer};
-use mcp_auth::verify::JwtVerifier;
+use mcp_auth::testing::{Endpoint, TestAuthServer};
+use mcp_auth::verify::{JwsAlgorithm, JwtVerifier};
 use mcp_auth::{AuthServer, AuthServerType, McpAuth, ProtectedResource};
 use serde_json::{Value, json};
 
@@ -450,7 +450,7 @@ async fn hs256_keyed_with_the_published_public_key_gets_401() {
     let f = Fixture::start().await;
     let pem = f.server.rsa_public_key_pem();
     let der = f.server.rsa_public_key_der();
-    let jwk = f.server.jwk(SigningAlg::Rs256).to_string();
+    let jwk = f.server.jwk(JwsAlgorithm::Rs256).to_string();
     let jwks = f.server.public_jwks().to_string();
     for secret in [pem.as_bytes(), &der, jwk.as_bytes(), jwks.as_bytes()] {
         let token = f
@@ -466,10 +466,10 @@ async fn hs256_keyed_with_the_published_public_key_gets_401() {
 #[tokio::test]
 async fn an_algorithm_that_does_not_fit_the_kids_key_gets_401() {
     let f = Fixture::start().await;
-    let rsa_kid = f.server.kid(SigningAlg::Rs256);
-    let ec_kid = f.server.kid(SigningAlg::Es256);
-    let ed_kid = f.server.kid(SigningAlg::EdDsa);
-    let token = |alg: SigningAlg, kid: &str| {
+    let rsa_kid = f.server.kid(JwsAlgorithm::Rs256);
+    let ec_kid = f.server.kid(JwsAlgorithm::Es256);
+    let ed_kid = f.server.kid(JwsAlgorithm::EdDsa);
+    let token = |alg: JwsAlgorithm, kid: &str| {
         f.server
             .token()
             .alg(alg)
@@ -480,12 +480,12 @@ async fn an_algorithm_that_does_not_fit_the_kids_key_gets_401() {
     };
     for forged in [
         // Same RSA key, another algorithm than the JWK's `alg` allows.
-        token(SigningAlg::Ps256, &rsa_kid),
-        token(SigningAlg::Rs512, &rsa_kid),
+        token(JwsAlgorithm::Ps256, &rsa_kid),
+        token(JwsAlgorithm::Rs512, &rsa_kid),
         // Key types that cannot fit.
-        token(SigningAlg::Es256, &rsa_kid),
-        token(SigningAlg::EdDsa, &ec_kid),
-        token(SigningAlg::Rs256, &ed_kid),
+        token(JwsAlgorithm::Es256, &rsa_kid),
+        token(JwsAlgorithm::EdDsa, &ec_kid),
+        token(JwsAlgorithm::Rs256, &ed_kid),
     ] {
         f.expect_invalid(&forged).await;
     }
@@ -495,7 +495,7 @@ async fn an_algorithm_that_does_not_fit_the_kids_key_gets_401() {
 async fn an_embedded_jwk_or_x5c_key_is_never_trusted() {
     let f = Fixture::start().await;
     let attacker = TestAuthServer::start().await.expect("attacker AS");
-    let attacker_jwk = attacker.jwk(SigningAlg::Rs256);
+    let attacker_jwk = attacker.jwk(JwsAlgorithm::Rs256);
     for (member, value) in [
         ("jwk", attacker_jwk.clone()),
         (
@@ -540,7 +540,7 @@ async fn a_token_naming_our_issuer_but_signed_by_another_servers_key_gets_401() 
     let token = other
         .token()
         .issuer(f.server.issuer())
-        .kid(f.server.kid(SigningAlg::Rs256))
+        .kid(f.server.kid(JwsAlgorithm::Rs256))
         .audience(f.app.resource.as_str())
         .scope("read")
         .sign();

@@ -11,6 +11,8 @@ use mcp_auth::verify::IntrospectionVerifier;
 use mcp_auth::{AuthServer, AuthServerType, HttpClient, TokenVerifier, VerifyError};
 use serde_json::json;
 
+use crate::support::hostile::unix_now;
+
 fn auth_server(server: &TestAuthServer) -> AuthServer {
     AuthServer::discover(server.issuer(), AuthServerType::OAuth)
 }
@@ -374,5 +376,26 @@ async fn building_without_client_credentials_fails() {
         .build()
         .unwrap_err();
     assert!(error.to_string().contains("client_secret_basic"), "{error}");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn with_the_cache_off_a_revoked_token_is_refused_at_once() {
+    let server = TestAuthServer::start().await.unwrap();
+    let verifier = IntrospectionVerifier::builder(auth_server(&server))
+        .client_secret_basic(server.client_id(), server.client_secret())
+        .cache(false)
+        .build()
+        .unwrap();
+    assert!(verifier.cache().is_none());
+    let token = server.issue_opaque_token(json!({}));
+    verifier.verify(&token).await.unwrap();
+    verifier.verify(&token).await.unwrap();
+    server.revoke(&token);
+    assert!(matches!(
+        verifier.verify(&token).await,
+        Err(VerifyError::InvalidToken { .. })
+    ));
+    assert_eq!(server.request_count(Endpoint::Introspection), 3);
     server.shutdown().await;
 }

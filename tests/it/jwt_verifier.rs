@@ -7,10 +7,12 @@ use std::time::Duration;
 use crate::support::clock::unix_now;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use mcp_auth::testing::{Endpoint, Fault, SigningAlg, TestAuthServer};
+use mcp_auth::testing::{Endpoint, Fault, TestAuthServer};
 use mcp_auth::verify::{JwsAlgorithm, JwtVerifier, JwtVerifierBuilder};
 use mcp_auth::{AuthInfo, AuthServer, AuthServerType, HttpClient, TokenVerifier, VerifyError};
 use serde_json::{Value, json};
+
+use crate::support::hostile::unix_now;
 
 const COOLDOWN: Duration = Duration::from_millis(150);
 
@@ -69,7 +71,11 @@ async fn wait_for_requests(server: &TestAuthServer, endpoint: Endpoint, count: u
 async fn valid_rs256_es256_and_eddsa_tokens_are_accepted() {
     let server = start().await;
     let verifier = verifier_for(&server).build().unwrap();
-    for alg in [SigningAlg::Rs256, SigningAlg::Es256, SigningAlg::EdDsa] {
+    for alg in [
+        JwsAlgorithm::Rs256,
+        JwsAlgorithm::Es256,
+        JwsAlgorithm::EdDsa,
+    ] {
         let token = server
             .token()
             .alg(alg)
@@ -108,7 +114,7 @@ async fn keys_come_from_the_jwks_uri_of_a_discovered_authorization_server() {
     assert_eq!(server.request_count(Endpoint::Jwks), 1);
     // Later tokens use the cached metadata and keys.
     verifier
-        .verify(&server.token().alg(SigningAlg::Es256).sign())
+        .verify(&server.token().alg(JwsAlgorithm::Es256).sign())
         .await
         .unwrap();
     assert_eq!(server.request_count(Endpoint::OAuthMetadata), 1);
@@ -123,10 +129,10 @@ async fn a_token_without_kid_is_accepted_only_when_exactly_one_key_fits() {
     verifier.verify(&kidless).await.unwrap();
 
     // Two RSA keys now fit an RS256 token without kid: ambiguous.
-    let mut second = server.jwk(SigningAlg::Rs256);
+    let mut second = server.jwk(JwsAlgorithm::Rs256);
     second["kid"] = json!("another-rsa-key");
     server.set_jwks_override(Some(
-        json!({"keys": [server.jwk(SigningAlg::Rs256), second]}),
+        json!({"keys": [server.jwk(JwsAlgorithm::Rs256), second]}),
     ));
     let verifier = verifier_for(&server).build().unwrap();
     let reason = expect_invalid(verifier.verify(&kidless).await);
@@ -208,7 +214,11 @@ async fn a_scope_prefix_completes_bare_scope_names_only() {
 async fn a_flipped_signature_or_payload_byte_or_a_foreign_key_is_rejected() {
     let server = start().await;
     let verifier = verifier_for(&server).build().unwrap();
-    for alg in [SigningAlg::Rs256, SigningAlg::Es256, SigningAlg::EdDsa] {
+    for alg in [
+        JwsAlgorithm::Rs256,
+        JwsAlgorithm::Es256,
+        JwsAlgorithm::EdDsa,
+    ] {
         let token = server.token().alg(alg).sign();
         verifier.verify(&token).await.unwrap();
 
@@ -270,7 +280,7 @@ async fn hs256_maced_with_the_rsa_public_key_is_rejected() {
 #[tokio::test]
 async fn the_allow_list_decides_which_algorithms_are_accepted() {
     let server = TestAuthServer::builder()
-        .published_algs(SigningAlg::ALL)
+        .published_algs(JwsAlgorithm::ALL)
         .start()
         .await
         .unwrap();
@@ -280,17 +290,17 @@ async fn the_allow_list_decides_which_algorithms_are_accepted() {
         .unwrap();
     rs256_only.verify(&server.token().sign()).await.unwrap();
     for alg in [
-        SigningAlg::Ps256,
-        SigningAlg::Es256,
-        SigningAlg::EdDsa,
-        SigningAlg::Rs384,
+        JwsAlgorithm::Ps256,
+        JwsAlgorithm::Es256,
+        JwsAlgorithm::EdDsa,
+        JwsAlgorithm::Rs384,
     ] {
         let reason = expect_invalid(rs256_only.verify(&server.token().alg(alg).sign()).await);
         assert!(reason.contains("not allowed"), "{alg}: {reason}");
     }
     // With the default allow-list every published asymmetric algorithm verifies.
     let all = verifier_for(&server).build().unwrap();
-    for alg in SigningAlg::ALL {
+    for alg in JwsAlgorithm::ALL {
         all.verify(&server.token().alg(alg).sign())
             .await
             .unwrap_or_else(|e| panic!("{alg}: {e}"));
@@ -305,7 +315,7 @@ async fn an_unknown_or_wrong_kid_is_rejected() {
     let reason = expect_invalid(verifier.verify(&unknown).await);
     assert!(reason.contains("kid"), "{reason}");
     // The kid of the ES256 key on an RS256 token: the key cannot verify that algorithm.
-    let wrong = server.token().kid(server.kid(SigningAlg::Es256)).sign();
+    let wrong = server.token().kid(server.kid(JwsAlgorithm::Es256)).sign();
     let reason = expect_invalid(verifier.verify(&wrong).await);
     assert!(reason.contains("algorithm"), "{reason}");
 }
@@ -313,7 +323,7 @@ async fn an_unknown_or_wrong_kid_is_rejected() {
 #[tokio::test]
 async fn a_jwk_alg_other_than_the_token_alg_is_rejected() {
     let server = TestAuthServer::builder()
-        .published_algs([SigningAlg::Rs256])
+        .published_algs([JwsAlgorithm::Rs256])
         .start()
         .await
         .unwrap();
@@ -321,18 +331,18 @@ async fn a_jwk_alg_other_than_the_token_alg_is_rejected() {
     // Same RSA key, JWK says RS256, token says RS384 under that kid.
     let token = server
         .token()
-        .alg(SigningAlg::Rs384)
-        .kid(server.kid(SigningAlg::Rs256))
+        .alg(JwsAlgorithm::Rs384)
+        .kid(server.kid(JwsAlgorithm::Rs256))
         .sign();
     expect_invalid(verifier.verify(&token).await);
     // An EC key labelled RS256 is never used.
-    let mut ec = server.jwk(SigningAlg::Es256);
+    let mut ec = server.jwk(JwsAlgorithm::Es256);
     ec["alg"] = json!("RS256");
     server.set_jwks_override(Some(json!({"keys": [ec]})));
     let verifier = verifier_for(&server).build().unwrap();
     expect_invalid(
         verifier
-            .verify(&server.token().alg(SigningAlg::Es256).sign())
+            .verify(&server.token().alg(JwsAlgorithm::Es256).sign())
             .await,
     );
 }
@@ -340,16 +350,16 @@ async fn a_jwk_alg_other_than_the_token_alg_is_rejected() {
 #[tokio::test]
 async fn an_encryption_key_with_the_same_material_never_verifies() {
     let server = start().await;
-    let mut enc = server.jwk(SigningAlg::Rs256);
+    let mut enc = server.jwk(JwsAlgorithm::Rs256);
     enc["use"] = json!("enc");
-    let mut no_verify = server.jwk(SigningAlg::Es256);
+    let mut no_verify = server.jwk(JwsAlgorithm::Es256);
     no_verify["key_ops"] = json!(["encrypt"]);
     server.set_jwks_override(Some(json!({"keys": [enc, no_verify]})));
     let verifier = verifier_for(&server).build().unwrap();
     expect_invalid(verifier.verify(&server.token().sign()).await);
     expect_invalid(
         verifier
-            .verify(&server.token().alg(SigningAlg::Es256).sign())
+            .verify(&server.token().alg(JwsAlgorithm::Es256).sign())
             .await,
     );
 }
@@ -363,13 +373,13 @@ async fn unusable_jwks_entries_do_not_break_the_other_keys() {
         {"kty": "EC", "crv": "P-256", "kid": "short", "x": "AAAA", "y": "AAAA"},
         {"kty": "oct", "kid": "secret", "k": "c2VjcmV0"},
         "not an object",
-        server.jwk(SigningAlg::Rs256),
-        server.jwk(SigningAlg::EdDsa),
+        server.jwk(JwsAlgorithm::Rs256),
+        server.jwk(JwsAlgorithm::EdDsa),
     ]})));
     let verifier = verifier_for(&server).build().unwrap();
     verifier.verify(&server.token().sign()).await.unwrap();
     verifier
-        .verify(&server.token().alg(SigningAlg::EdDsa).sign())
+        .verify(&server.token().alg(JwsAlgorithm::EdDsa).sign())
         .await
         .unwrap();
 }
@@ -381,12 +391,12 @@ async fn keys_beyond_max_keys_are_ignored() {
     let verifier = verifier_for(&server).max_keys(2).build().unwrap();
     verifier.verify(&server.token().sign()).await.unwrap();
     verifier
-        .verify(&server.token().alg(SigningAlg::Es256).sign())
+        .verify(&server.token().alg(JwsAlgorithm::Es256).sign())
         .await
         .unwrap();
     expect_invalid(
         verifier
-            .verify(&server.token().alg(SigningAlg::EdDsa).sign())
+            .verify(&server.token().alg(JwsAlgorithm::EdDsa).sign())
             .await,
     );
 }
@@ -416,7 +426,7 @@ async fn a_token_claiming_issuer_a_but_signed_by_issuer_b_is_rejected() {
     let with_a_kid = b
         .token()
         .issuer(a.issuer())
-        .kid(a.kid(SigningAlg::Rs256))
+        .kid(a.kid(JwsAlgorithm::Rs256))
         .sign();
     let reason = expect_invalid(verifier.verify(&with_a_kid).await);
     assert!(reason.contains("signature"), "{reason}");
@@ -470,7 +480,7 @@ async fn key_carrying_headers_are_rejected_and_never_fetched() {
     let tokens = [
         forged("jku", json!(attacker.jwks_uri())),
         forged("x5u", json!(attacker.url("/cert.pem"))),
-        forged("jwk", attacker.jwk(SigningAlg::Rs256)),
+        forged("jwk", attacker.jwk(JwsAlgorithm::Rs256)),
         forged(
             "x5c",
             json!(["MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA"]),
@@ -665,7 +675,7 @@ async fn rotated_keys_are_picked_up_with_one_refetch() {
     verifier.verify(&new).await.unwrap();
     assert_eq!(server.request_count(Endpoint::Jwks), 2);
     verifier
-        .verify(&server.token().alg(SigningAlg::Es256).sign())
+        .verify(&server.token().alg(JwsAlgorithm::Es256).sign())
         .await
         .unwrap();
     assert_eq!(server.request_count(Endpoint::Jwks), 2);
@@ -772,7 +782,7 @@ async fn stale_keys_keep_working_while_the_jwks_endpoint_fails() {
         .build()
         .unwrap();
     let stale_use: Vec<String> = (0..10)
-        .map(|_| server.token().alg(SigningAlg::EdDsa).sign())
+        .map(|_| server.token().alg(JwsAlgorithm::EdDsa).sign())
         .collect();
     verifier.verify(&server.token().sign()).await.unwrap();
     assert_eq!(server.request_count(Endpoint::Jwks), 1);

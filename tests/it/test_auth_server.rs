@@ -8,7 +8,8 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use bytes::Bytes;
 use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use mcp_auth::testing::{Endpoint, Fault, SampleUser, SigningAlg, TestAuthServer};
+use mcp_auth::testing::{Endpoint, Fault, SampleUser, TestAuthServer};
+use mcp_auth::verify::JwsAlgorithm;
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, LOCATION};
 use serde_json::{Value, json};
@@ -245,7 +246,11 @@ async fn jwks_lists_one_public_key_per_default_alg_with_kid_alg_and_use() {
 #[tokio::test]
 async fn minted_tokens_verify_against_the_served_jwks_for_each_default_alg() {
     let server = start().await;
-    for alg in [SigningAlg::Rs256, SigningAlg::Es256, SigningAlg::EdDsa] {
+    for alg in [
+        JwsAlgorithm::Rs256,
+        JwsAlgorithm::Es256,
+        JwsAlgorithm::EdDsa,
+    ] {
         let token = server
             .token()
             .alg(alg)
@@ -271,16 +276,16 @@ async fn minted_tokens_verify_against_the_served_jwks_for_each_default_alg() {
 #[tokio::test]
 async fn extra_algorithms_verify_when_published() {
     let server = TestAuthServer::builder()
-        .published_algs(SigningAlg::ALL)
+        .published_algs(JwsAlgorithm::ALL)
         .start()
         .await
         .expect("starts");
     let jwks = server.public_jwks();
     assert_eq!(
         jwks["keys"].as_array().map(Vec::len),
-        Some(SigningAlg::ALL.len())
+        Some(JwsAlgorithm::ALL.len())
     );
-    for alg in SigningAlg::ALL {
+    for alg in JwsAlgorithm::ALL {
         let token = server.token().alg(alg).audience(RESOURCE).sign();
         let header = jsonwebtoken::decode_header(&token).expect("header");
         assert_eq!(format!("{:?}", header.alg), alg.to_string());
@@ -320,7 +325,7 @@ async fn rotate_keys_publishes_only_new_kids() {
 #[tokio::test]
 async fn token_builder_makes_the_broken_tokens_verifiers_must_reject() {
     let server = start().await;
-    let rs256_jwk: Jwk = serde_json::from_value(server.jwk(SigningAlg::Rs256)).unwrap();
+    let rs256_jwk: Jwk = serde_json::from_value(server.jwk(JwsAlgorithm::Rs256)).unwrap();
     let real_key = DecodingKey::from_jwk(&rs256_jwk).unwrap();
     let mut validation = Validation::new(Algorithm::RS256);
     validation.set_audience(&[RESOURCE]);
@@ -343,7 +348,7 @@ async fn token_builder_makes_the_broken_tokens_verifiers_must_reject() {
         .sign_hs256_with(pem.as_bytes());
     let confused_header = jsonwebtoken::decode_header(&confused).unwrap();
     assert_eq!(confused_header.alg, Algorithm::HS256);
-    assert_eq!(confused_header.kid, Some(server.kid(SigningAlg::Rs256)));
+    assert_eq!(confused_header.kid, Some(server.kid(JwsAlgorithm::Rs256)));
     let mut hs_validation = Validation::new(Algorithm::HS256);
     hs_validation.set_audience(&[RESOURCE]);
     let hmac_key = DecodingKey::from_secret(pem.as_bytes());
@@ -354,7 +359,7 @@ async fn token_builder_makes_the_broken_tokens_verifiers_must_reject() {
     let forged = server.token().audience(RESOURCE).sign_with_unknown_key();
     assert_eq!(
         jsonwebtoken::decode_header(&forged).unwrap().kid,
-        Some(server.kid(SigningAlg::Rs256))
+        Some(server.kid(JwsAlgorithm::Rs256))
     );
     assert!(jsonwebtoken::decode::<Value>(&forged, &real_key, &validation).is_err());
 

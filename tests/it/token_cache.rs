@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use crate::support::clock::unix_now;
 use mcp_auth::verify::{CachedVerifier, TokenCache};
-use mcp_auth::{AuthInfo, TokenVerifier, VerifyError};
+use mcp_auth::{AuthInfo, ConfigError, TokenVerifier, VerifyError};
+
+use crate::support::hostile::unix_now;
 
 const ISSUER: &str = "https://as.example.com";
 
@@ -66,7 +68,10 @@ async fn each_token_gets_its_own_entry_and_its_own_answer() {
 #[tokio::test]
 async fn the_cache_never_holds_more_than_max_entries() {
     let (calls, inner) = counting_verifier(Duration::ZERO, None);
-    let verifier = CachedVerifier::with_cache(inner, TokenCache::builder().max_entries(10).build());
+    let verifier = CachedVerifier::with_cache(
+        inner,
+        TokenCache::builder().max_entries(10).build().unwrap(),
+    );
     for i in 0..200 {
         verifier.verify(&format!("token-{i}")).await.unwrap();
     }
@@ -96,7 +101,8 @@ async fn entries_expire_after_the_ttl() {
         inner,
         TokenCache::builder()
             .ttl(Duration::from_millis(300))
-            .build(),
+            .build()
+            .unwrap(),
     );
     verifier.verify("tok").await.unwrap();
     verifier.verify("tok").await.unwrap();
@@ -209,13 +215,18 @@ async fn invalid_tokens_are_asked_about_every_time() {
 }
 
 #[tokio::test]
-async fn a_zero_ttl_turns_caching_off() {
-    let (calls, inner) = counting_verifier(Duration::ZERO, None);
-    let verifier =
-        CachedVerifier::with_cache(inner, TokenCache::builder().ttl(Duration::ZERO).build());
-    verifier.verify("tok").await.unwrap();
-    verifier.verify("tok").await.unwrap();
-    assert_eq!(calls.load(Ordering::SeqCst), 2);
+async fn a_zero_ttl_or_max_entries_is_refused_at_build() {
+    for (builder, setting) in [
+        (TokenCache::builder().ttl(Duration::ZERO), "ttl"),
+        (TokenCache::builder().max_entries(0), "max_entries"),
+    ] {
+        let error = builder.build().unwrap_err();
+        assert!(
+            matches!(&error, ConfigError::ZeroSetting { setting: s, .. } if *s == setting),
+            "{error:?}"
+        );
+        assert!(error.to_string().contains("cache(false)"), "{error}");
+    }
 }
 
 #[tokio::test]

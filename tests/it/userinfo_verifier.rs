@@ -7,9 +7,11 @@ use std::time::{Duration, Instant};
 use crate::support::clock::unix_now;
 use bytes::Bytes;
 use mcp_auth::testing::{Endpoint, Fault, TestAuthServer};
-use mcp_auth::verify::UserinfoVerifier;
+use mcp_auth::verify::{TokenCache, UserinfoVerifier};
 use mcp_auth::{AuthServer, AuthServerType, HttpClient, TokenVerifier, VerifyError};
 use serde_json::json;
+
+use crate::support::hostile::unix_now;
 
 fn auth_server(server: &TestAuthServer) -> AuthServer {
     AuthServer::discover(server.issuer(), AuthServerType::Oidc)
@@ -110,7 +112,8 @@ async fn a_hanging_or_slow_userinfo_is_unavailable_within_the_client_timeout() {
         .unwrap();
     let verifier = UserinfoVerifier::builder(auth_server(&server))
         .http_client(http)
-        .build();
+        .build()
+        .unwrap();
     let token = server.issue_opaque_token(json!({}));
 
     for fault in [Fault::Hang, Fault::Delay(Duration::from_secs(2))] {
@@ -300,7 +303,8 @@ async fn a_short_ttl_makes_answers_expire_sooner() {
     let verifier = UserinfoVerifier::builder(auth_server(&server))
         .ttl(Duration::from_millis(200))
         .max_entries(5)
-        .build();
+        .build()
+        .unwrap();
     let token = server.issue_opaque_token(json!({}));
     verifier.verify(&token).await.unwrap();
     server.revoke(&token);
@@ -314,6 +318,48 @@ async fn a_short_ttl_makes_answers_expire_sooner() {
         Err(VerifyError::InvalidToken { .. })
     ));
     assert_eq!(server.request_count(Endpoint::Userinfo), 2);
-    assert_eq!(verifier.cache().max_entries(), 5);
+    assert_eq!(verifier.cache().map(TokenCache::max_entries), Some(5));
     server.shutdown().await;
+}
+
+#[tokio::test]
+async fn with_the_cache_off_every_verification_calls_userinfo() {
+    let server = TestAuthServer::start().await.unwrap();
+    let verifier = UserinfoVerifier::builder(auth_server(&server))
+        .cache(false)
+        .build()
+        .unwrap();
+    assert!(verifier.cache().is_none());
+    let token = server.issue_opaque_token(json!({}));
+    for _ in 0..3 {
+        verifier.verify(&token).await.unwrap();
+    }
+    assert_eq!(server.request_count(Endpoint::Userinfo), 3);
+    server.revoke(&token);
+    assert!(matches!(
+        verifier.verify(&token).await,
+        Err(VerifyError::InvalidToken { .. })
+    ));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_zero_ttl_or_max_entries_is_refused_at_build() {
+    let server = TestAuthServer::start().await.unwrap();
+    for builder in [
+        UserinfoVerifier::builder(auth_server(&server)).ttl(Duration::ZERO),
+        UserinfoVerifier::builder(auth_server(&server)).max_entries(0),
+    ] {
+        let error = builder.build().unwrap_err();
+        assert!(
+            matches!(error, mcp_auth::ConfigError::ZeroSetting { .. }),
+            "{error:?}"
+        );
+    }
+    assert_eq!(total_requests(&server), 0);
+    server.shutdown().await;
+}
+
+fn total_requests(server: &TestAuthServer) -> usize {
+    Endpoint::ALL.iter().map(|e| server.request_count(*e)).sum()
 }
