@@ -272,9 +272,6 @@ pub enum ConfigError {
         /// The resources that are configured.
         configured: Vec<String>,
     },
-    /// A call that belongs to the other mode was made.
-    #[error("{0}")]
-    WrongMode(Cow<'static, str>),
     /// Invalid metadata.
     #[error(transparent)]
     Metadata(#[from] MetadataError),
@@ -284,6 +281,73 @@ pub enum ConfigError {
     /// Another invalid setting.
     #[error("{0}")]
     Invalid(Cow<'static, str>),
+
+    // Guards and MCP policy
+    /// A scope given to the bearer guard or to an MCP policy is not an RFC 6749 §3.3 scope
+    /// token, so no access token could ever grant it.
+    #[error(
+        "the scope {scope:?} given to `{setting}` is not a valid scope token (RFC 6749 §3.3: \
+         one or more printable ASCII characters, without space, `\"` or `\\`), so no token \
+         could ever grant it; fix it, and pass several scopes as separate items"
+    )]
+    InvalidScope {
+        /// The builder setter that was given it (`required_scopes`, `scope_implies`, `tool`,
+        /// `method`, `known_scopes`).
+        setting: &'static str,
+        /// The scope as given.
+        scope: String,
+    },
+    /// The bearer guard's accepted audience list is empty, so no token could pass.
+    #[error(
+        "the accepted audience list is empty, so no token could pass; give `audience` at least \
+         one audience, or call `skip_audience_check()` to turn the check off"
+    )]
+    EmptyAudience,
+    /// The bearer guard's realm cannot be carried by a challenge unchanged.
+    #[error(
+        "the realm {realm:?} is empty or has characters a `WWW-Authenticate` challenge cannot \
+         carry (RFC 6750 §3: printable ASCII and spaces, without `\"` or `\\`); choose a plain \
+         realm name"
+    )]
+    InvalidRealm {
+        /// The realm as given.
+        realm: String,
+    },
+    /// An MCP policy names a tool or a JSON-RPC method by the empty string, which no request
+    /// carries.
+    #[error(
+        "`{setting}` was given an empty name; name the {setting} exactly as clients send it (the \
+         `params.name` of `tools/call`, or the JSON-RPC `method`)"
+    )]
+    EmptyOperationName {
+        /// The builder setter: `tool` or `method`.
+        setting: &'static str,
+    },
+    /// Two protected resources would publish their RFC 9728 metadata at the same path (the
+    /// same path on different hosts).
+    #[error(
+        "the protected resources `{first}` and `{second}` would both publish their metadata at \
+         `{path}`; configure them in separate McpAuth instances, each serving its own host"
+    )]
+    MetadataPathTaken {
+        /// The resource configured first.
+        first: String,
+        /// The resource configured second.
+        second: String,
+        /// The well-known path both would use.
+        path: String,
+    },
+    /// A resource's RFC 9728 metadata cannot be serialised to JSON.
+    #[error(
+        "the metadata of the protected resource `{resource}` cannot be serialised to JSON: \
+         {reason}; check the values given with `ProtectedResourceMetadataBuilder::extra`"
+    )]
+    MetadataNotSerializable {
+        /// The resource.
+        resource: String,
+        /// The serialiser's explanation.
+        reason: String,
+    },
 
     // Verifiers
     /// A JWS algorithm name is a shared-secret (HMAC) algorithm: `HS256`, `HS384`, `HS512`.
@@ -370,10 +434,11 @@ pub enum ConfigError {
         /// The largest leeway accepted.
         max: Duration,
     },
-    /// A verifier setting that must be greater than zero is zero.
+    /// A setting that must be greater than zero is zero (of a verifier, a guard or an MCP
+    /// policy).
     #[error("`{setting}` must be greater than zero: {advice}")]
     ZeroSetting {
-        /// The builder setter, for example `jwks_refresh_cooldown` or `ttl`.
+        /// The builder setter, for example `jwks_refresh_cooldown`, `ttl` or `max_body_bytes`.
         setting: &'static str,
         /// What the setting is for and what to do instead.
         advice: &'static str,

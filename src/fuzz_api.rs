@@ -7,25 +7,11 @@
 #![cfg(feature = "__fuzz")]
 #![doc(hidden)]
 
-use std::sync::Arc;
-
-use crate::auth_info::AuthInfo;
-use crate::bearer::{BearerAuth, BearerAuthError};
-use crate::error::VerifyError;
+use crate::bearer::BearerAuthError;
 
 /// The token the bearer guard reads from these `Authorization` header values, or why it reads
 /// none: exactly the guard's synchronous header check, with `max_len` as its
-/// [`max_header_bytes`](BearerAuth::max_header_bytes).
+/// [`max_header_bytes`](crate::BearerAuthBuilder::max_header_bytes).
 pub fn bearer_token(values: &[&[u8]], max_len: usize) -> Result<String, BearerAuthError> {
-    let never_called = |_token: String| async {
-        Err::<AuthInfo, _>(VerifyError::invalid_token("not used by the header check"))
-    };
-    BearerAuth::new(
-        Arc::new(never_called),
-        vec!["https://issuer.invalid".to_owned()],
-        Some("https://resource.invalid/mcp".to_owned()),
-        None,
-    )
-    .max_header_bytes(max_len)
-    .extract_token(values.iter().copied())
+    crate::bearer::bearer_token(values.iter().copied(), max_len).map(str::to_owned)
 }

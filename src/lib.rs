@@ -17,6 +17,8 @@
     )
 )]
 
+#[cfg(test)]
+mod assertions;
 mod auth_info;
 pub mod bearer;
 pub mod discovery;
@@ -26,6 +28,7 @@ mod http_client;
 pub mod integrations;
 mod mcp_auth;
 pub mod metadata;
+pub mod scope;
 mod time;
 pub mod tower;
 pub mod verify;
@@ -35,17 +38,20 @@ pub mod verify;
 pub mod testing;
 
 pub use auth_info::AuthInfo;
-pub use bearer::{BearerAuth, BearerAuthError, BearerRejection, ScopeHierarchy};
+pub use bearer::{BearerAuth, BearerAuthBuilder, BearerAuthError, BearerRejection};
 pub use discovery::{
     AuthServer, AuthServerConfig, AuthServerType, fetch_server_config,
     fetch_server_config_by_well_known_url, validate_server_config,
 };
 pub use error::{ConfigError, DiscoveryError, FetchError, MetadataError, VerifyError};
 pub use http_client::{HttpClient, HttpClientBuilder};
+#[allow(deprecated)]
+pub use mcp_auth::DelegatedAuth;
 pub use mcp_auth::{McpAuth, McpAuthBuilder, ProtectedResource};
 pub use metadata::{
     AuthorizationServerMetadata, ProtectedResourceMetadata, protected_resource_metadata_url,
 };
+pub use scope::ScopeHierarchy;
 pub use tower::{BearerAuthLayer, BearerAuthService, MetadataService};
 pub use verify::{
     IntrospectionVerifier, JwsAlgorithm, JwtVerifier, TokenVerifier, UserinfoVerifier,

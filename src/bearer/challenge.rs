@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use http::HeaderValue;
 
 use super::is_tchar;
-use crate::metadata::is_scope_char;
+use crate::scope::is_scope_char;
 
 /// A `Bearer` challenge (RFC 6750 §3, RFC 9728 §5.1): the parameters of a `WWW-Authenticate`
 /// header.

@@ -6,6 +6,12 @@ use http::StatusCode;
 
 use crate::error::VerifyError;
 
+/// The message of [`BearerAuthError::MissingAuthInfo`], for every adapter that reports it.
+pub(crate) const MISSING_AUTH_INFO: &str = "No AuthInfo in the request extensions: the bearer \
+     guard does not run in front of this handler. Wrap the route with BearerAuthLayer \
+     (`guard.layer()`) or McpGuard's layer (`guard.mcp_guard().layer()`); with actix-web, with \
+     BearerAuthMiddleware.";
+
 /// Why the bearer guard refused a request.
 ///
 /// The variant is the fine-grained reason (mcp-auth's `BearerAuthErrorCode`, see
@@ -28,6 +34,7 @@ use crate::error::VerifyError;
 /// | [`MissingRequiredScopes`](Self::MissingRequiredScopes) | `missing_required_scopes` | 403 | `insufficient_scope` |
 /// | [`AuthServerUnavailable`](Self::AuthServerUnavailable) | `auth_server_unavailable` | 503 | body only: `temporarily_unavailable` |
 /// | [`ServerMisconfigured`](Self::ServerMisconfigured) | `server_misconfigured` | 500 | body only: `server_error` |
+/// | [`MissingAuthInfo`](Self::MissingAuthInfo) | `missing_auth_info` | 500 | body only: `server_error` |
 ///
 /// No variant ever holds the token.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -109,6 +116,23 @@ pub enum BearerAuthError {
         /// What is wrong.
         reason: String,
     },
+    /// A layer, extractor or tool that needs the verified [`AuthInfo`](crate::AuthInfo) found
+    /// none in the request: the bearer guard does not run in front of it.
+    ///
+    /// # One answer everywhere
+    ///
+    /// This is a bug of the server (a route mounted without the guard), never the client's
+    /// fault, and it never lets the request through. Every place that reads the `AuthInfo`
+    /// answers it the same way, with this variant's message naming the layer to add, and logs
+    /// it as an error:
+    ///
+    /// | where | answer |
+    /// |---|---|
+    /// | [`SessionBindingLayer`](crate::tower::SessionBindingLayer), [`OperationScopesLayer`](crate::tower::OperationScopesLayer) | 500, body `{"error": "server_error", ..}` |
+    /// | the axum and actix-web `AuthInfo` extractors | 500, body `{"error": "server_error", ..}` |
+    /// | rmcp `#[tool]` arguments `AuthInfo` and [`GrantedScopes`](crate::scope::GrantedScopes) | JSON-RPC error -32603 (internal error, JSON-RPC's 500) |
+    #[error("{}", MISSING_AUTH_INFO)]
+    MissingAuthInfo,
 }
 
 impl BearerAuthError {
@@ -130,6 +154,7 @@ impl BearerAuthError {
             Self::MissingRequiredScopes { .. } => "missing_required_scopes",
             Self::AuthServerUnavailable { .. } => "auth_server_unavailable",
             Self::ServerMisconfigured { .. } => "server_misconfigured",
+            Self::MissingAuthInfo => "missing_auth_info",
         }
     }
 
@@ -147,7 +172,9 @@ impl BearerAuthError {
             | Self::HeaderTooLong { .. } => StatusCode::BAD_REQUEST,
             Self::MissingRequiredScopes { .. } => StatusCode::FORBIDDEN,
             Self::AuthServerUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            Self::ServerMisconfigured { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::ServerMisconfigured { .. } | Self::MissingAuthInfo => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
         }
     }
 
@@ -168,7 +195,7 @@ impl BearerAuthError {
             | Self::InvalidAudience { .. } => Some("invalid_token"),
             Self::MissingRequiredScopes { .. } => Some("insufficient_scope"),
             Self::AuthServerUnavailable { .. } => Some("temporarily_unavailable"),
-            Self::ServerMisconfigured { .. } => Some("server_error"),
+            Self::ServerMisconfigured { .. } | Self::MissingAuthInfo => Some("server_error"),
         }
     }
 
@@ -176,7 +203,9 @@ impl BearerAuthError {
     pub fn has_challenge(&self) -> bool {
         !matches!(
             self,
-            Self::AuthServerUnavailable { .. } | Self::ServerMisconfigured { .. }
+            Self::AuthServerUnavailable { .. }
+                | Self::ServerMisconfigured { .. }
+                | Self::MissingAuthInfo
         )
     }
 
@@ -216,6 +245,7 @@ impl BearerAuthError {
                 "The resource server cannot verify access tokens because of a configuration error."
                     .into()
             }
+            Self::MissingAuthInfo => MISSING_AUTH_INFO.into(),
         }
     }
 

@@ -1,22 +1,22 @@
 //! The bearer guard: from an `Authorization` header to a verified [`AuthInfo`](crate::AuthInfo),
 //! or to the exact RFC 6750 / MCP refusal.
 //!
-//! Framework-neutral: [`BearerAuth::authenticate`] takes the request's headers and returns the
-//! [`AuthInfo`](crate::AuthInfo) or a [`BearerRejection`] (status, `WWW-Authenticate`, JSON body).
-//! [`BearerAuth::layer`] wraps it as a tower middleware.
+//! [`BearerAuthBuilder`] holds the guard's settings and checks them in
+//! [`build`](BearerAuthBuilder::build). The guard is framework-neutral:
+//! [`BearerAuth::authenticate`] takes the request's headers and returns the
+//! [`AuthInfo`](crate::AuthInfo) or a [`BearerRejection`] (status, `WWW-Authenticate`, JSON
+//! body). [`BearerAuth::layer`] wraps it as a tower middleware.
 //!
 //! ```
 //! use http::{HeaderMap, HeaderValue, StatusCode};
 //! use mcp_auth::{AuthInfo, AuthServer, AuthorizationServerMetadata, McpAuth, ProtectedResource, VerifyError};
 //!
 //! # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
-//! let mut as_metadata = AuthorizationServerMetadata::new(
+//! let as_metadata = AuthorizationServerMetadata::authorization_code(
 //!     "https://auth.example.com",
 //!     "https://auth.example.com/authorize",
 //!     "https://auth.example.com/token",
-//!     ["code"],
 //! );
-//! as_metadata.code_challenge_methods_supported = Some(vec!["S256".into()]);
 //! let auth = McpAuth::builder()
 //!     .protected_resource(
 //!         ProtectedResource::new("https://api.example.com/mcp")
@@ -33,8 +33,9 @@
 //!                 .with_scopes(["read"])),
 //!             _ => Err(VerifyError::invalid_token("unknown token")),
 //!         }
-//!     })?
-//!     .required_scopes(["read"]);
+//!     })
+//!     .required_scopes(["read"])
+//!     .build()?;
 //!
 //! let mut headers = HeaderMap::new();
 //! headers.insert("authorization", HeaderValue::from_static("bearer alice-token"));
@@ -52,19 +53,23 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod builder;
 mod challenge;
 mod error;
 mod guard;
 mod header;
 mod rejection;
-mod scope;
 
+pub use builder::BearerAuthBuilder;
+pub(crate) use builder::Target;
 pub use challenge::{BearerChallenge, ChallengeParseError};
 pub use error::BearerAuthError;
+pub(crate) use error::MISSING_AUTH_INFO;
 pub use guard::BearerAuth;
 pub use header::DEFAULT_MAX_HEADER_BYTES;
+#[cfg(feature = "__fuzz")]
+pub(crate) use header::bearer_token;
 pub use rejection::BearerRejection;
-pub use scope::ScopeHierarchy;
 
 /// RFC 9110 §5.6.2 `tchar`.
 pub(crate) fn is_tchar(b: u8) -> bool {

@@ -22,24 +22,25 @@
 //! use mcp_auth::{AuthInfo, AuthServer, AuthorizationServerMetadata, McpAuth, ProtectedResource, VerifyError};
 //!
 //! # actix_web::rt::System::new().block_on(async {
-//! # let mut as_metadata = AuthorizationServerMetadata::new(
+//! # let as_metadata = AuthorizationServerMetadata::authorization_code(
 //! #     "https://auth.example.com", "https://auth.example.com/authorize",
-//! #     "https://auth.example.com/token", ["code"]);
-//! # as_metadata.code_challenge_methods_supported = Some(vec!["S256".into()]);
+//! #     "https://auth.example.com/token");
 //! let auth = McpAuth::builder()
 //!     .protected_resource(
 //!         ProtectedResource::new("https://api.example.com/mcp")
 //!             .authorization_server(AuthServer::from_metadata(as_metadata)),
 //!     )
 //!     .build()?;
-//! let guard = auth.bearer_auth("https://api.example.com/mcp", |token: String| async move {
-//!     match token.as_str() {
-//!         "alice-token" => Ok(AuthInfo::new(token, "https://auth.example.com")
-//!             .with_subject("alice")
-//!             .with_audience(["https://api.example.com/mcp"])),
-//!         _ => Err(VerifyError::invalid_token("unknown token")),
-//!     }
-//! })?;
+//! let guard = auth
+//!     .bearer_auth("https://api.example.com/mcp", |token: String| async move {
+//!         match token.as_str() {
+//!             "alice-token" => Ok(AuthInfo::new(token, "https://auth.example.com")
+//!                 .with_subject("alice")
+//!                 .with_audience(["https://api.example.com/mcp"])),
+//!             _ => Err(VerifyError::invalid_token("unknown token")),
+//!         }
+//!     })
+//!     .build()?;
 //!
 //! let metadata = auth.metadata_service();
 //! let app = test::init_service(
@@ -93,7 +94,7 @@ use bytes::Bytes;
 use futures_util::future::{BoxFuture, Either, LocalBoxFuture};
 
 use crate::auth_info::AuthInfo;
-use crate::bearer::{BearerAuth, BearerAuthError, BearerChallenge, BearerRejection};
+use crate::bearer::{BearerAuth, BearerAuthError, BearerRejection};
 use crate::tower::MetadataService;
 
 impl BearerAuth {
@@ -219,10 +220,9 @@ fn authenticate(
 ///
 /// When the middleware did not run for this route, the request is authenticated here with the
 /// [`BearerAuth`] registered as app data (`App::app_data(guard)` or `web::Data<BearerAuth>`),
-/// with exactly the middleware's answers. With neither, the answer is a generic 401
-/// (`WWW-Authenticate: Bearer`, no `resource_metadata`, since no guard says which resource
-/// this is) and a warning is logged once: wrap the route with the middleware or register the
-/// guard.
+/// with exactly the middleware's answers. With neither, the route is misconfigured: the answer
+/// is [`BearerAuthError::MissingAuthInfo`]'s (500 naming the layer to add, as from every
+/// adapter), logged as an error once.
 ///
 /// `Option<AuthInfo>` gives `None` instead of refusing.
 impl FromRequest for AuthInfo {
@@ -250,19 +250,15 @@ impl FromRequest for AuthInfo {
 
 /// The refusal of the extractor on a route with neither the middleware nor a registered guard.
 fn unguarded_rejection() -> BearerRejection {
-    static WARNED: Once = Once::new();
-    WARNED.call_once(|| {
-        tracing::warn!(
+    static LOGGED: Once = Once::new();
+    LOGGED.call_once(|| {
+        tracing::error!(
             "an `AuthInfo` extractor ran on a route without `BearerAuthMiddleware` and without a \
-             `BearerAuth` in app data, so every request there is refused with a generic 401; wrap \
-             the route with the middleware or register the guard with `.app_data(guard)`"
+             `BearerAuth` in app data, so every request there is answered 500; wrap the route \
+             with the middleware or register the guard with `.app_data(guard)`"
         );
     });
-    BearerRejection::new(
-        BearerAuthError::MissingAuthHeader,
-        Some(&BearerChallenge::default()),
-        false,
-    )
+    BearerRejection::new(BearerAuthError::MissingAuthInfo, None, false)
 }
 
 /// A [`BearerRejection`] as an actix response: the same status, headers and body bytes.
@@ -379,6 +375,7 @@ fn actix_status(status: http::StatusCode) -> actix_web::http::StatusCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bearer::BearerChallenge;
 
     #[test]
     fn every_status_the_guard_uses_converts() {
@@ -422,11 +419,17 @@ mod tests {
     }
 
     #[test]
-    fn the_unguarded_extractor_answers_a_bare_bearer_challenge() {
+    fn the_unguarded_extractor_answers_500_naming_the_layer() {
         let rejection = unguarded_rejection();
-        assert_eq!(rejection.status(), http::StatusCode::UNAUTHORIZED);
-        assert_eq!(rejection.www_authenticate().unwrap(), "Bearer");
+        assert_eq!(rejection.status(), http::StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(rejection.www_authenticate().is_none());
         let body: serde_json::Value = serde_json::from_slice(rejection.body()).unwrap();
-        assert_eq!(body["error"], "unauthorized");
+        assert_eq!(body["error"], "server_error");
+        assert!(
+            body["error_description"]
+                .as_str()
+                .is_some_and(|d| d.contains("BearerAuthMiddleware")),
+            "{body}"
+        );
     }
 }

@@ -2,7 +2,8 @@
 //! extractor.
 //!
 //! - [`McpAuth::metadata_router`] serves every well-known metadata document (no token needed);
-//!   merge it into your app.
+//!   merge it into your app ([`DelegatedAuth::metadata_router`] for the deprecated
+//!   authorization-server mode).
 //! - The bearer guard is a tower layer, so it mounts with axum's own tools:
 //!   `Router::route_layer` / `Router::layer`, or around one service
 //!   (`route_service("/mcp", guard.layer().layer(mcp_service))`). Keep the metadata routes
@@ -26,7 +27,10 @@
 //!     )
 //!     .build()?;
 //! let verifier = JwtVerifier::builder().authorization_server(issuer).build()?;
-//! let guard = auth.bearer_auth("https://api.example.com/mcp", verifier)?.required_scopes(["read"]);
+//! let guard = auth
+//!     .bearer_auth("https://api.example.com/mcp", verifier)
+//!     .required_scopes(["read"])
+//!     .build()?;
 //!
 //! let app = Router::new()
 //!     .route("/mcp", get(whoami))            // or .route_service("/mcp", guard.layer().layer(rmcp_service))
@@ -41,11 +45,10 @@
 //! # The extractor without the layer
 //!
 //! The layer is what authenticates; the extractor only reads what it left in the request
-//! extensions. On a route without the layer the extractor finds nothing and rejects the
-//! request with a 401 challenge ([`AuthInfoRejection`]), never a 500. The challenge is the
-//! guard's own (with `resource_metadata` and `scope`) when the route carries the guard as an
-//! extension (`.layer(axum::Extension(guard.clone()))`), otherwise a bare `Bearer` challenge.
-//! Either way the route is misconfigured; the rejection is logged as a warning.
+//! extensions. On a route without the layer the extractor finds nothing: the route is
+//! misconfigured, a server bug, so it answers 500 ([`AuthInfoRejection`]) with a message
+//! naming the layer to add, logged as an error, as every adapter does (see
+//! [`BearerAuthError::MissingAuthInfo`]).
 
 use std::convert::Infallible;
 use std::fmt;
@@ -56,8 +59,9 @@ use axum::response::{IntoResponse, Response};
 use http::request::Parts;
 
 use crate::auth_info::AuthInfo;
-use crate::bearer::{BearerAuth, BearerAuthError, BearerChallenge, BearerRejection};
-use crate::mcp_auth::McpAuth;
+use crate::bearer::{BearerAuthError, BearerRejection};
+#[allow(deprecated)]
+use crate::mcp_auth::{DelegatedAuth, McpAuth};
 use crate::tower::MetadataService;
 
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
@@ -67,6 +71,20 @@ impl McpAuth {
     /// [`MetadataService`] (`GET`/`HEAD` 200, `OPTIONS` 204, others 405). Merge it into your
     /// app outside the bearer layer. Shorthand for
     /// [`metadata_router(self.metadata_service())`](metadata_router).
+    pub fn metadata_router<S>(&self) -> Router<S>
+    where
+        S: Clone + Send + Sync + 'static,
+    {
+        metadata_router(self.metadata_service())
+    }
+}
+
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+#[allow(deprecated)]
+impl DelegatedAuth {
+    /// An axum [`Router`] serving the authorization server's metadata at
+    /// `/.well-known/oauth-authorization-server` (see [`DelegatedAuth::metadata_service`]), as
+    /// [`McpAuth::metadata_router`] does for protected resources.
     pub fn metadata_router<S>(&self) -> Router<S>
     where
         S: Clone + Send + Sync + 'static,
@@ -101,8 +119,9 @@ where
 }
 
 /// The rejection of the [`AuthInfo`] extractor: the request reached the handler without a
-/// verified identity, so it is answered as unauthenticated (401 with a `WWW-Authenticate:
-/// Bearer` challenge and the usual JSON body). See the [module docs](self).
+/// verified identity because the route is not behind the bearer layer. Answered as
+/// [`BearerAuthError::MissingAuthInfo`]: 500, JSON body `{"error": "server_error", ..}`
+/// naming the layer to add. See the [module docs](self).
 #[derive(Debug, Clone)]
 pub struct AuthInfoRejection {
     rejection: BearerRejection,
@@ -110,20 +129,14 @@ pub struct AuthInfoRejection {
 
 impl AuthInfoRejection {
     fn new(parts: &Parts) -> Self {
-        tracing::warn!(
+        tracing::error!(
             path = parts.uri.path(),
             "a handler asked for AuthInfo but the request carries none; put BearerAuthLayer in \
-             front of this route (answering 401)"
+             front of this route (answering 500)"
         );
-        let rejection = match parts.extensions.get::<BearerAuth>() {
-            Some(guard) => guard.reject(BearerAuthError::MissingAuthHeader),
-            None => BearerRejection::new(
-                BearerAuthError::MissingAuthHeader,
-                Some(&BearerChallenge::default()),
-                false,
-            ),
-        };
-        Self { rejection }
+        Self {
+            rejection: BearerRejection::new(BearerAuthError::MissingAuthInfo, None, false),
+        }
     }
 
     /// The answer as framework-neutral parts (status, headers, JSON body).
@@ -134,9 +147,7 @@ impl AuthInfoRejection {
 
 impl fmt::Display for AuthInfoRejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(
-            "the request carries no verified AuthInfo (is BearerAuthLayer in front of this route?)",
-        )
+        fmt::Display::fmt(self.rejection.error(), f)
     }
 }
 
@@ -149,7 +160,7 @@ impl IntoResponse for AuthInfoRejection {
 }
 
 /// `AuthInfo` as an axum extractor: the identity the [`BearerAuthLayer`](crate::BearerAuthLayer)
-/// verified for this request. Rejects with [`AuthInfoRejection`] (401) when there is none.
+/// verified for this request. Rejects with [`AuthInfoRejection`] (500) when there is none.
 impl<S> FromRequestParts<S> for AuthInfo
 where
     S: Send + Sync,
@@ -187,14 +198,18 @@ mod tests {
     use http::header::WWW_AUTHENTICATE;
 
     #[tokio::test]
-    async fn extractor_without_layer_or_guard_answers_a_bare_bearer_challenge() {
+    async fn extractor_without_layer_answers_500_naming_the_layer() {
         let (mut parts, ()) = http::Request::new(()).into_parts();
         let rejection = <AuthInfo as FromRequestParts<()>>::from_request_parts(&mut parts, &())
             .await
             .unwrap_err();
+        assert!(
+            rejection.to_string().contains("BearerAuthLayer"),
+            "{rejection}"
+        );
         let response = rejection.into_response();
-        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-        assert_eq!(response.headers()[WWW_AUTHENTICATE], "Bearer");
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(response.headers().get(WWW_AUTHENTICATE).is_none());
     }
 
     #[tokio::test]

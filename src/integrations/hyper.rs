@@ -29,7 +29,7 @@
 //!     )
 //!     .build()?;
 //! let verifier = JwtVerifier::builder().authorization_server(issuer).build()?;
-//! let guard = auth.bearer_auth("https://api.example.com/mcp", verifier)?;
+//! let guard = auth.bearer_auth("https://api.example.com/mcp", verifier).build()?;
 //!
 //! // `mcp_service` is typically rmcp's `StreamableHttpService`.
 //! let app = McpRouter::new(auth.metadata_service(), "/mcp", guard.layer().layer(mcp_service));
@@ -67,6 +67,7 @@ use tokio::task::JoinSet;
 use tower_service::Service;
 
 use crate::tower::MetadataService;
+use crate::tower::plumbing::{Guarded, passed_on, take_ready, take_refusal};
 
 /// How long [`Server::serve_with_shutdown`] waits for open connections by default.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -117,7 +118,7 @@ impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for McpRouter<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
 {
-    type Response = Response<Either<ResBody, Full<Bytes>>>;
+    type Response = Response<Guarded<ResBody>>;
     type Error = S::Error;
     type Future = McpRouterFuture<S::Future>;
 
@@ -128,11 +129,8 @@ where
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let path = request.uri().path();
         let state = if path == &*self.mcp_path {
-            // Use the service that was driven to readiness; leave a fresh clone behind.
-            let clone = self.service.clone();
-            let mut ready = std::mem::replace(&mut self.service, clone);
             RouteState::Mcp {
-                future: ready.call(request),
+                future: take_ready(&mut self.service).call(request),
             }
         } else if self.metadata.handles(path) {
             RouteState::Metadata {
@@ -183,25 +181,17 @@ impl<F, ResBody, E> Future for McpRouterFuture<F>
 where
     F: Future<Output = Result<Response<ResBody>, E>>,
 {
-    type Output = Result<Response<Either<ResBody, Full<Bytes>>>, E>;
+    type Output = Result<Response<Guarded<ResBody>>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().state.project() {
-            RouteStateProj::Mcp { future } => future
-                .poll(cx)
-                .map_ok(|response| response.map(Either::Left)),
+            RouteStateProj::Mcp { future } => future.poll(cx).map(passed_on),
             RouteStateProj::Metadata { future } => future
                 .as_mut()
                 .poll(cx)
                 .map(|Ok(response)| Ok(response.map(Either::Right))),
             RouteStateProj::NotFound { response } => {
-                let response = response.take().unwrap_or_else(|| {
-                    tracing::error!("McpRouterFuture was polled after it completed");
-                    let mut response = Response::new(Full::new(Bytes::new()));
-                    *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-                    response
-                });
-                Poll::Ready(Ok(response.map(Either::Right)))
+                Poll::Ready(Ok(take_refusal(response, "McpRouter")))
             }
         }
     }
@@ -336,16 +326,5 @@ async fn accept_error(error: io::Error) {
     } else {
         tracing::error!(%error, "accept failed; retrying in one second");
         tokio::time::sleep(Duration::from_secs(1)).await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn public_types_are_send_sync() {
-        fn assert_send_sync<T: Send + Sync>() {}
-        assert_send_sync::<McpRouter<()>>();
     }
 }

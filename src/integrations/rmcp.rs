@@ -1,4 +1,4 @@
-//! rmcp integration: the caller's [`AuthInfo`] as a `#[tool]` argument.
+//! rmcp integration: the caller's [`AuthInfo`] and [`GrantedScopes`] as `#[tool]` arguments.
 //!
 //! rmcp's `StreamableHttpService` puts the whole `http::request::Parts` of each POST into the
 //! tool's request context, and the [`BearerAuthLayer`](crate::BearerAuthLayer) in front of it
@@ -7,13 +7,17 @@
 //! own `Extension<AuthInfo>` does not look. This module reaches it:
 //!
 //! - `AuthInfo` implements rmcp's [`FromContextPart`], so a `#[tool]` function takes it as an
-//!   argument directly;
+//!   argument directly; so does [`GrantedScopes`] (the granted scopes read through the guard's
+//!   scope hierarchy), which [`McpGuard`](crate::tower::McpGuard)'s layer adds;
 //! - [`auth_info_from_context`] and [`auth_info_from_extensions`] read it for handlers that
 //!   take the whole [`RequestContext`].
 //!
 //! When no `AuthInfo` is there (the MCP service is not behind the bearer layer, or the
 //! transport is not HTTP), a tool taking `AuthInfo` answers a JSON-RPC error ("internal error",
-//! -32603) saying so; nothing panics and the tool body never runs.
+//! -32603, JSON-RPC's 500) with the message every adapter gives for this server bug (see
+//! [`BearerAuthError::MissingAuthInfo`](crate::BearerAuthError::MissingAuthInfo)); nothing
+//! panics and the tool body never runs. A tool taking `GrantedScopes` behind the bearer layer
+//! alone (not `McpGuard`'s) answers the same way, saying which layer adds them.
 //!
 //! ```no_run
 //! use mcp_auth::AuthInfo;
@@ -45,12 +49,14 @@ use rmcp::model::Extensions;
 use rmcp::service::RequestContext;
 
 use crate::auth_info::AuthInfo;
+use crate::bearer::MISSING_AUTH_INFO;
+use crate::scope::GrantedScopes;
 
-/// What the client is told when a tool asks for an [`AuthInfo`] the request does not carry.
-const MISSING_AUTH_INFO: &str = "this MCP request carries no verified AuthInfo: the server must \
-     put mcp_auth's BearerAuthLayer in front of its MCP service (for example \
-     `guard.layer().layer(streamable_http_service)`) so that every request is authenticated \
-     before it reaches a tool";
+/// What the client is told when a tool asks for [`GrantedScopes`] the request does not carry
+/// although it is authenticated.
+const MISSING_GRANTED_SCOPES: &str = "No GrantedScopes in the request extensions: the request \
+     is authenticated, but the MCP service is behind BearerAuthLayer alone. Mount McpGuard's \
+     layer instead (`guard.mcp_guard().layer()`), which adds them.";
 
 /// The verified [`AuthInfo`] of the request behind an rmcp request context, if any.
 ///
@@ -78,10 +84,21 @@ pub fn auth_info_from_context(context: &RequestContext<RoleServer>) -> Option<&A
 /// The verified [`AuthInfo`] in rmcp [`Extensions`] (a request's, a notification's or a
 /// [`RequestContext`]'s), if any: see [`auth_info_from_context`].
 pub fn auth_info_from_extensions(extensions: &Extensions) -> Option<&AuthInfo> {
+    from_extensions(extensions)
+}
+
+/// A `T` in the HTTP request parts rmcp stores in `extensions`, or in `extensions` directly.
+fn from_extensions<T: Send + Sync + 'static>(extensions: &Extensions) -> Option<&T> {
     extensions
         .get::<Parts>()
-        .and_then(|parts| parts.extensions.get::<AuthInfo>())
-        .or_else(|| extensions.get::<AuthInfo>())
+        .and_then(|parts| parts.extensions.get::<T>())
+        .or_else(|| extensions.get::<T>())
+}
+
+/// The JSON-RPC answer (-32603) to a tool that asked for what the request lacks, logged.
+fn internal_error(message: &'static str) -> rmcp::ErrorData {
+    tracing::error!("a tool argument cannot be extracted: {message}");
+    rmcp::ErrorData::internal_error(message, None)
 }
 
 /// `AuthInfo` as an argument of rmcp `#[tool]` (and `#[prompt]`) functions: see the
@@ -90,19 +107,36 @@ pub fn auth_info_from_extensions(extensions: &Extensions) -> Option<&AuthInfo> {
 /// # Errors
 ///
 /// When the request carries no verified `AuthInfo`, an `ErrorData` with code -32603 (internal
-/// error) whose message tells the developer to put the `BearerAuthLayer` in front of the MCP
-/// service. The tool body does not run.
+/// error) whose message names the layer to add: the one answer to
+/// [`BearerAuthError::MissingAuthInfo`](crate::BearerAuthError::MissingAuthInfo). The tool
+/// body does not run.
 impl<C: AsRequestContext> FromContextPart<C> for AuthInfo {
     fn from_context_part(context: &mut C) -> Result<Self, rmcp::ErrorData> {
         auth_info_from_context(context.as_request_context())
             .cloned()
-            .ok_or_else(|| {
-                tracing::error!(
-                    "a tool asked for the caller's AuthInfo but the request carries none; put \
-                 BearerAuthLayer in front of the MCP service"
-                );
-                rmcp::ErrorData::internal_error(MISSING_AUTH_INFO, None)
-            })
+            .ok_or_else(|| internal_error(MISSING_AUTH_INFO))
+    }
+}
+
+/// `GrantedScopes` as an argument of rmcp `#[tool]` (and `#[prompt]`) functions, found where
+/// [`AuthInfo`] is.
+///
+/// # Errors
+///
+/// An `ErrorData` with code -32603 (internal error) when the request carries none: with the
+/// message of [`BearerAuthError::MissingAuthInfo`](crate::BearerAuthError::MissingAuthInfo)
+/// when it is not authenticated at all, otherwise one saying that
+/// [`McpGuard`](crate::tower::McpGuard)'s layer adds them. The tool body does not run.
+impl<C: AsRequestContext> FromContextPart<C> for GrantedScopes {
+    fn from_context_part(context: &mut C) -> Result<Self, rmcp::ErrorData> {
+        let extensions = &context.as_request_context().extensions;
+        match from_extensions::<GrantedScopes>(extensions) {
+            Some(scopes) => Ok(scopes.clone()),
+            None if from_extensions::<AuthInfo>(extensions).is_none() => {
+                Err(internal_error(MISSING_AUTH_INFO))
+            }
+            None => Err(internal_error(MISSING_GRANTED_SCOPES)),
+        }
     }
 }
 

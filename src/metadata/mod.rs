@@ -5,7 +5,7 @@ mod authorization_server;
 mod protected_resource;
 
 pub use authorization_server::AuthorizationServerMetadata;
+pub(crate) use protected_resource::protected_resource_metadata_path;
 pub use protected_resource::{
     ProtectedResourceMetadata, ProtectedResourceMetadataBuilder, protected_resource_metadata_url,
 };
-pub(crate) use protected_resource::{is_scope_char, protected_resource_metadata_path};

@@ -6,6 +6,7 @@ use url::Url;
 
 use crate::error::MetadataError;
 use crate::http_client::is_secure_enough;
+use crate::scope::is_scope_char;
 
 /// Protected-resource metadata (RFC 9728 §2): what an MCP client fetches after a 401 to learn
 /// which authorization servers issue tokens for this resource.
@@ -362,11 +363,6 @@ impl ProtectedResourceMetadataBuilder {
         }
         Ok(m)
     }
-}
-
-/// Whether a byte may appear in a scope token (RFC 6749 §3.3: %x21 / %x23-5B / %x5D-7E).
-pub(crate) fn is_scope_char(b: u8) -> bool {
-    matches!(b, 0x21 | 0x23..=0x5B | 0x5D..=0x7E)
 }
 
 fn check_url(field: &'static str, value: &str, allow_insecure: bool) -> Result<Url, MetadataError> {

@@ -14,6 +14,9 @@ use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
+use super::plumbing::{
+    Guarded, inner_service_accessors, passed_on, polled_after_completion, take_ready, take_refusal,
+};
 use crate::auth_info::AuthInfo;
 use crate::bearer::{BearerAuth, BearerRejection};
 
@@ -45,19 +48,20 @@ impl BearerAuth {
 /// use tower::{ServiceBuilder, ServiceExt, service_fn};
 ///
 /// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
-/// # let mut as_metadata = AuthorizationServerMetadata::new(
+/// # let as_metadata = AuthorizationServerMetadata::authorization_code(
 /// #     "https://auth.example.com", "https://auth.example.com/authorize",
-/// #     "https://auth.example.com/token", ["code"]);
-/// # as_metadata.code_challenge_methods_supported = Some(vec!["S256".into()]);
+/// #     "https://auth.example.com/token");
 /// let auth = McpAuth::builder()
 ///     .protected_resource(
 ///         ProtectedResource::new("https://api.example.com/mcp")
 ///             .authorization_server(AuthServer::from_metadata(as_metadata)),
 ///     )
 ///     .build()?;
-/// let guard = auth.bearer_auth("https://api.example.com/mcp", |token: String| async move {
-///     Err::<AuthInfo, _>(VerifyError::invalid_token("this example accepts nothing"))
-/// })?;
+/// let guard = auth
+///     .bearer_auth("https://api.example.com/mcp", |token: String| async move {
+///         Err::<AuthInfo, _>(VerifyError::invalid_token("this example accepts nothing"))
+///     })
+///     .build()?;
 ///
 /// let service = ServiceBuilder::new()
 ///     .layer(guard.layer())
@@ -107,28 +111,15 @@ impl<S> BearerAuthService<S> {
     pub fn new(inner: S, auth: BearerAuth) -> Self {
         Self { inner, auth }
     }
-
-    /// The inner service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The inner service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// The inner service, consuming the guard.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
 }
+
+inner_service_accessors!(BearerAuthService);
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for BearerAuthService<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
 {
-    type Response = Response<Either<ResBody, Full<Bytes>>>;
+    type Response = Response<Guarded<ResBody>>;
     type Error = S::Error;
     type Future = ResponseFuture<S, ReqBody>;
 
@@ -137,10 +128,7 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        // Take the service that was driven to readiness and leave a fresh clone behind:
-        // https://docs.rs/tower/latest/tower/trait.Service.html#be-careful-when-cloning-inner-services
-        let clone = self.inner.clone();
-        let inner = std::mem::replace(&mut self.inner, clone);
+        let inner = take_ready(&mut self.inner);
         let values = request.headers().get_all(AUTHORIZATION);
         let state = match self
             .auth
@@ -150,8 +138,8 @@ where
                 verify: Box::pin(self.auth.clone().verify_token(token)),
                 request: Some(request),
             },
-            Err(error) => State::Rejected {
-                rejection: Some(self.auth.reject(error)),
+            Err(error) => State::Refused {
+                response: Some(self.auth.reject(error).into_response()),
             },
         };
         ResponseFuture {
@@ -184,8 +172,8 @@ pin_project! {
             #[pin]
             future: F,
         },
-        Rejected {
-            rejection: Option<BearerRejection>,
+        Refused {
+            response: Option<Response<Full<Bytes>>>,
         },
     }
 }
@@ -203,7 +191,7 @@ impl<S, ReqBody, ResBody> Future for ResponseFuture<S, ReqBody>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
 {
-    type Output = Result<Response<Either<ResBody, Full<Bytes>>>, S::Error>;
+    type Output = Result<Response<Guarded<ResBody>>, S::Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
@@ -213,9 +201,7 @@ where
                     let outcome = ready!(verify.as_mut().poll(cx));
                     let (Some(mut request), Some(mut inner)) = (request.take(), this.inner.take())
                     else {
-                        return Poll::Ready(Ok(super::polled_after_completion(
-                            "BearerAuthService",
-                        )));
+                        return Poll::Ready(Ok(polled_after_completion("BearerAuthService")));
                     };
                     match outcome {
                         Ok(info) => {
@@ -234,16 +220,9 @@ where
                         }
                     }
                 }
-                StateProj::Call { future } => {
-                    return future
-                        .poll(cx)
-                        .map(|result| result.map(|response| response.map(Either::Left)));
-                }
-                StateProj::Rejected { rejection } => {
-                    return Poll::Ready(Ok(match rejection.take() {
-                        Some(rejection) => rejection.into_response().map(Either::Right),
-                        None => super::polled_after_completion("BearerAuthService"),
-                    }));
+                StateProj::Call { future } => return future.poll(cx).map(passed_on),
+                StateProj::Refused { response } => {
+                    return Poll::Ready(Ok(take_refusal(response, "BearerAuthService")));
                 }
             }
         }

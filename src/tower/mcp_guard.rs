@@ -15,18 +15,12 @@ use crate::bearer::BearerAuth;
 pub type McpGuardService<S> = BearerAuthService<SessionBindingService<OperationScopesService<S>>>;
 
 impl BearerAuth {
-    /// This guard plus a per-operation scope policy (step-up challenges): see
-    /// [`OperationScopes`]. Sessions are bound to their caller too (the [`McpGuard`]
-    /// default).
+    /// This guard with the MCP-aware checks on top: sessions bound to their caller (on by
+    /// default) and a per-operation scope policy (empty by default). See [`McpGuard`].
     ///
-    /// `guard.with_operation_scopes(policy).layer()` replaces `guard.layer()`.
-    pub fn with_operation_scopes(&self, policy: OperationScopes) -> McpGuard {
-        McpGuard::new(self.clone()).with_operation_scopes(policy)
-    }
-
-    /// This guard plus session binding with `settings`: see [`SessionBinding`].
-    pub fn with_session_binding(&self, settings: SessionBinding) -> McpGuard {
-        McpGuard::new(self.clone()).with_session_binding(settings)
+    /// `guard.mcp_guard().layer()` replaces `guard.layer()` in front of an MCP service.
+    pub fn mcp_guard(&self) -> McpGuard {
+        McpGuard::new(self.clone())
     }
 }
 
@@ -41,10 +35,12 @@ impl BearerAuth {
 ///    (stateless Streamable HTTP, MCP 2026-07-28);
 /// 3. [`OperationScopesLayer`]: the operation's scopes (403 `insufficient_scope` step-up
 ///    challenge). Empty by default: no body is read, and tool handlers still get
-///    [`GrantedScopes`](super::GrantedScopes).
+///    [`GrantedScopes`](crate::scope::GrantedScopes).
 ///
-/// Get one from [`BearerAuth::with_operation_scopes`] or [`BearerAuth::with_session_binding`]
-/// (or [`McpGuard::new`]); [`layer`](Self::layer) gives the tower layer. The inner service
+/// Get one from [`BearerAuth::mcp_guard`] (or [`McpGuard::new`]), set it up with
+/// [`operation_scopes`](Self::operation_scopes) and [`session_binding`](Self::session_binding)
+/// (or [`no_session_binding`](Self::no_session_binding)); [`layer`](Self::layer) gives the
+/// tower layer. The inner service
 /// receives `Request<Either<ReqBody, Full<Bytes>>>` (see [`OperationScopesLayer`]), which rmcp's
 /// `StreamableHttpService` and axum routers accept.
 ///
@@ -60,14 +56,21 @@ impl BearerAuth {
 ///             .scopes_supported(["files:read"]),
 ///     )
 ///     .build()?;
-/// let guard = auth.bearer_auth_jwt("https://api.example.com/mcp")?.required_scopes(["files:read"]);
+/// let guard = auth
+///     .bearer_auth_jwt("https://api.example.com/mcp")
+///     .required_scopes(["files:read"])
+///     .build()?;
+/// let policy = OperationScopes::builder()
+///     .tool("delete_file", ["files:write"])
+///     .challenge_scopes(ChallengeScopes::Required)
+///     .build()?;
+/// let sessions = SessionBinding::builder()
+///     .idle_timeout(Duration::from_secs(900))
+///     .build()?;
 /// let layer = guard
-///     .with_operation_scopes(
-///         OperationScopes::new()
-///             .tool("delete_file", ["files:write"])
-///             .challenge_scopes(ChallengeScopes::Required),
-///     )
-///     .with_session_binding(SessionBinding::new().idle_timeout(Duration::from_secs(900)))
+///     .mcp_guard()
+///     .operation_scopes(policy)
+///     .session_binding(sessions)
 ///     .layer();
 /// // axum: Router::new().route_service("/mcp", layer.layer(streamable_http_service))
 /// # let _ = layer;
@@ -96,26 +99,29 @@ impl McpGuard {
     pub fn new(guard: BearerAuth) -> Self {
         Self {
             guard,
-            policy: OperationScopes::new(),
+            policy: OperationScopes::default(),
             sessions: Some(SessionBinding::default()),
         }
     }
 
-    /// Sets the per-operation scope policy (replacing the previous one).
-    pub fn with_operation_scopes(mut self, policy: OperationScopes) -> Self {
+    /// The per-operation scope policy (replacing the previous one). Default: the empty
+    /// [`OperationScopes`], which never reads a body.
+    pub fn operation_scopes(mut self, policy: OperationScopes) -> Self {
         self.policy = policy;
         self
     }
 
-    /// Binds sessions with `settings` (replacing the previous ones).
-    pub fn with_session_binding(mut self, settings: SessionBinding) -> Self {
+    /// Binds sessions with `settings` (replacing the previous ones, and turning binding back
+    /// on after [`no_session_binding`](Self::no_session_binding)). Default:
+    /// [`SessionBinding::default`].
+    pub fn session_binding(mut self, settings: SessionBinding) -> Self {
         self.sessions = Some(settings);
         self
     }
 
     /// Turns session binding off: session ids are passed on without any check (they are
     /// still never a credential: every request is authenticated).
-    pub fn without_session_binding(mut self) -> Self {
+    pub fn no_session_binding(mut self) -> Self {
         self.sessions = None;
         self
     }
@@ -144,7 +150,9 @@ impl McpGuard {
     /// [`AuthInfo`](crate::AuthInfo) into the `http::Request` extensions before the MCP
     /// service (for example actix-web, whose middleware cannot wrap a tower service: the
     /// handler bridges each request to the tower service, AuthInfo included). Requests that
-    /// reach it without an `AuthInfo` are answered 500. Prefer [`layer`](Self::layer)
+    /// reach it without an `AuthInfo` are answered as
+    /// [`BearerAuthError::MissingAuthInfo`](crate::BearerAuthError::MissingAuthInfo) (500).
+    /// Prefer [`layer`](Self::layer)
     /// wherever tower middleware can do the authentication.
     pub fn checks_layer(&self) -> McpChecksLayer {
         self.layer().into_checks()

@@ -1,248 +1,36 @@
-//! Sessions bound to the caller: [`SessionBinding`] (the settings), [`SessionBindingLayer`],
-//! [`SessionBindingService`] and their [`SessionBindingFuture`]. The overview and examples are
-//! on [`SessionBinding`].
+//! [`SessionBindingLayer`], [`SessionBindingService`] and their [`SessionBindingFuture`]:
+//! session binding as tower middleware.
 
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
-use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
-use http::{HeaderMap, HeaderName, Method, Request, Response, StatusCode};
+use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body_util::{Either, Full};
-use moka::future::Cache;
-use moka::policy::EvictionPolicy;
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::operation_scopes::json_refusal;
+use super::store::{Owner, Registry};
+use super::{MCP_SESSION_ID, SessionBinding};
 use crate::auth_info::AuthInfo;
-use crate::bearer::{BearerAuth, BearerAuthError};
-
-/// The Streamable HTTP session header.
-pub const MCP_SESSION_ID: HeaderName = HeaderName::from_static("mcp-session-id");
-
-/// Default bound on the number of sessions remembered: 10 000.
-pub const DEFAULT_MAX_SESSIONS: u64 = 10_000;
-
-/// Default time a session is remembered without being used: 1 hour (rmcp closes idle
-/// sessions after 5 minutes by default, so a live session is never forgotten first).
-pub const DEFAULT_SESSION_IDLE_TIMEOUT: Duration = Duration::from_secs(3600);
-
-/// moka refuses durations over 1000 years; anything that long means "never" anyway.
-const LONGEST_TIMEOUT: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
-
-/// The settings of session binding: sessions bound to the caller that created them.
-///
-/// MCP's Streamable HTTP transport (protocol versions before 2026-07-28) lets a server hand out
-/// a session id in the `Mcp-Session-Id` response header; the client sends it back on every
-/// request. A session id is not a credential: every request is authenticated on its own, and
-/// the MCP Security Best Practices (*Session Hijacking*) ask servers to bind sessions to the
-/// user, so that someone who learns a session id cannot act in it. The
-/// [`SessionBindingLayer`] does that:
-///
-/// - when the response that creates a session (a `2xx` carrying `Mcp-Session-Id`) goes out,
-///   the layer records who created it: the token's issuer, subject and client id;
-/// - a later request with that session id from another caller is refused with `403` and a
-///   JSON body (`"error": "session_forbidden"`), without reaching the MCP service;
-/// - a request with a session id the layer does not know (never seen, expired, forgotten) is
-///   answered `404`, as MCP asks for ended sessions, so the client starts a new session (see
-///   [`SessionBinding::forward_unknown_sessions`] for deployments with several instances);
-/// - a successful `DELETE` forgets the session, as does a `404` from the MCP service;
-/// - the layer runs after authentication, so a request without a valid token gets the normal
-///   `401` whatever session id it carries.
-///
-/// Entries expire after [`idle_timeout`](SessionBinding::idle_timeout) without use and are
-/// bounded in number ([`max_sessions`](SessionBinding::max_sessions); the least recently used
-/// go first). They live in memory, per layer.
-///
-/// Mount it through [`McpGuard`](crate::tower::McpGuard), which binds sessions by default and
-/// puts the layer after authentication:
-///
-/// ```
-/// use std::convert::Infallible;
-/// use bytes::Bytes;
-/// use http::{Request, Response, StatusCode};
-/// use http_body_util::{Either, Full};
-/// use mcp_auth::tower::SessionBinding;
-/// use mcp_auth::{AuthInfo, AuthServer, AuthorizationServerMetadata, McpAuth, ProtectedResource, VerifyError};
-/// use tower::{Layer, ServiceExt, service_fn};
-///
-/// # tokio::runtime::Builder::new_current_thread().enable_time().build()?.block_on(async {
-/// # let mut as_metadata = AuthorizationServerMetadata::new(
-/// #     "https://auth.example.com", "https://auth.example.com/authorize",
-/// #     "https://auth.example.com/token", ["code"]);
-/// # as_metadata.code_challenge_methods_supported = Some(vec!["S256".into()]);
-/// let auth = McpAuth::builder()
-///     .protected_resource(
-///         ProtectedResource::new("https://api.example.com/mcp")
-///             .authorization_server(AuthServer::from_metadata(as_metadata)),
-///     )
-///     .build()?;
-/// // A verifier for the example: the token is the user's name.
-/// let guard = auth.bearer_auth("https://api.example.com/mcp", |token: String| async move {
-///     Ok::<_, VerifyError>(
-///         AuthInfo::new(token.clone(), "https://auth.example.com")
-///             .with_subject(token)
-///             .with_audience(["https://api.example.com/mcp"]),
-///     )
-/// })?;
-/// // An MCP service that opens session "s-1" on the request without a session id.
-/// let mcp = service_fn(|request: Request<Either<Full<Bytes>, Full<Bytes>>>| async move {
-///     let mut response = Response::new(Full::new(Bytes::from_static(b"{}")));
-///     if !request.headers().contains_key("mcp-session-id") {
-///         response.headers_mut().insert("mcp-session-id", "s-1".parse().unwrap());
-///     }
-///     Ok::<_, Infallible>(response)
-/// });
-/// let service = guard
-///     .with_session_binding(SessionBinding::new().max_sessions(10_000))
-///     .layer()
-///     .layer(mcp);
-///
-/// let request = |user: &str, session: Option<&str>| {
-///     let mut request = Request::post("/mcp").header("authorization", format!("Bearer {user}"));
-///     if let Some(session) = session {
-///         request = request.header("mcp-session-id", session);
-///     }
-///     request.body(Full::new(Bytes::new()))
-/// };
-/// let created = service.clone().oneshot(request("alice", None)?).await?;
-/// assert_eq!(created.headers()["mcp-session-id"], "s-1");
-/// let bob = service.clone().oneshot(request("bob", Some("s-1"))?).await?;
-/// assert_eq!(bob.status(), StatusCode::FORBIDDEN);
-/// let alice = service.clone().oneshot(request("alice", Some("s-1"))?).await?;
-/// assert_eq!(alice.status(), StatusCode::OK);
-/// let unknown = service.oneshot(request("alice", Some("s-2"))?).await?;
-/// assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
-/// # Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
-/// # })?;
-/// # Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
-/// ```
-///
-/// The binding key is the issuer, the subject and the client id, all three: a user who signs
-/// in again (step-up included) keeps the session; the same user through another client does
-/// not. Tokens with neither subject nor client id all share one owner per issuer, so such
-/// machine tokens gain nothing from the binding.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[must_use]
-pub struct SessionBinding {
-    max_sessions: u64,
-    idle_timeout: Duration,
-    forward_unknown: bool,
-}
-
-impl Default for SessionBinding {
-    fn default() -> Self {
-        Self {
-            max_sessions: DEFAULT_MAX_SESSIONS,
-            idle_timeout: DEFAULT_SESSION_IDLE_TIMEOUT,
-            forward_unknown: false,
-        }
-    }
-}
-
-impl SessionBinding {
-    /// The defaults: 10 000 sessions, forgotten after 1 hour without use; unknown session ids
-    /// answered 404.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// The most sessions remembered at once; beyond it the least recently used is forgotten
-    /// (its next request gets 404 and the client starts a new session). Default:
-    /// [`DEFAULT_MAX_SESSIONS`].
-    pub fn max_sessions(mut self, max_sessions: u64) -> Self {
-        self.max_sessions = max_sessions;
-        self
-    }
-
-    /// How long a session is remembered without a request. Default:
-    /// [`DEFAULT_SESSION_IDLE_TIMEOUT`]. Keep it at least as long as the MCP service keeps idle
-    /// sessions (rmcp: `SessionConfig::keep_alive`, 5 minutes by default), or clients get 404
-    /// for sessions that still exist. Values over 100 years count as 100 years.
-    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
-        self.idle_timeout = timeout.min(LONGEST_TIMEOUT);
-        self
-    }
-
-    /// What to do with a session id this layer has no owner for. Default `false`: answer 404
-    /// (as for an ended session), so a session can never be used by someone other than its
-    /// creator, even after its entry expired or was evicted.
-    ///
-    /// `true` passes such requests on to the MCP service, and the first caller the service
-    /// accepts (a `2xx`) becomes the owner on this instance. Use it when sessions can be created
-    /// where this layer does not see it (several server instances sharing rmcp's
-    /// `session_store`, without sticky routing); it is weaker: whoever presents the id first on
-    /// an instance owns it there.
-    pub fn forward_unknown_sessions(mut self, forward: bool) -> Self {
-        self.forward_unknown = forward;
-        self
-    }
-}
-
-/// Who created a session.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Owner {
-    issuer: String,
-    subject: Option<String>,
-    client_id: Option<String>,
-}
-
-impl Owner {
-    fn of(info: &AuthInfo) -> Self {
-        Self {
-            issuer: info.issuer.clone(),
-            subject: info.subject.clone(),
-            client_id: info.client_id.clone(),
-        }
-    }
-}
-
-/// The sessions seen, shared by every service a layer makes.
-#[derive(Clone)]
-struct Registry {
-    owners: Cache<String, Arc<Owner>>,
-    forward_unknown: bool,
-}
-
-impl Registry {
-    fn new(settings: &SessionBinding) -> Self {
-        let owners = Cache::builder()
-            .max_capacity(settings.max_sessions)
-            .time_to_idle(settings.idle_timeout)
-            // LRU: a new session is always admitted, evicting the least recently used one
-            // (TinyLFU could refuse to admit it, and its creator would get 404 at once).
-            .eviction_policy(EvictionPolicy::lru())
-            .build();
-        Self {
-            owners,
-            forward_unknown: settings.forward_unknown,
-        }
-    }
-
-    /// Records `owner` for `session` unless someone already owns it.
-    async fn bind(&self, session: String, owner: Arc<Owner>) {
-        let entry = self.owners.entry(session).or_insert(owner.clone()).await;
-        if !entry.is_fresh() && entry.value() != &owner {
-            tracing::warn!(
-                "the MCP service answered with the id of a session another caller owns; the \
-                 first owner keeps it"
-            );
-        }
-    }
-}
+use crate::bearer::BearerAuth;
+use crate::tower::plumbing::{
+    Guarded, inner_service_accessors, json_refusal, missing_auth_info, passed_on,
+    polled_after_completion, take_ready, take_refusal,
+};
 
 /// Session binding as tower middleware: see [`SessionBinding`].
 ///
 /// It must run **after** authentication: it reads the [`AuthInfo`] that
-/// [`BearerAuthLayer`](crate::BearerAuthLayer) inserts, and answers 500 (logged as an error)
-/// when there is none. [`McpGuard`](crate::tower::McpGuard) builds the stack in the right
-/// order; stacking by hand, the bearer layer goes outside:
+/// [`BearerAuthLayer`](crate::BearerAuthLayer) inserts, and answers a request without one as
+/// [`BearerAuthError::MissingAuthInfo`](crate::BearerAuthError::MissingAuthInfo) (500, logged
+/// as an error). [`McpGuard`](crate::tower::McpGuard) builds the stack in the right order;
+/// stacking by hand, the bearer layer goes outside:
 /// `bearer_layer.layer(session_binding_layer.layer(mcp_service))`.
 ///
 /// The request body is passed on untouched; the response body is `Either<ResBody, Full<Bytes>>`
@@ -290,7 +78,7 @@ impl SessionBindingLayer {
     /// A layer that passes everything through (binding turned off in [`McpGuard`]).
     ///
     /// [`McpGuard`]: crate::tower::McpGuard
-    pub(super) fn disabled(guard: BearerAuth) -> Self {
+    pub(crate) fn disabled(guard: BearerAuth) -> Self {
         Self {
             shared: Arc::new(Shared {
                 guard,
@@ -328,22 +116,7 @@ impl<S: fmt::Debug> fmt::Debug for SessionBindingService<S> {
     }
 }
 
-impl<S> SessionBindingService<S> {
-    /// The inner service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The inner service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// The inner service, consuming this one.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
-}
+inner_service_accessors!(SessionBindingService);
 
 /// The one session id of a request, `Ok(None)` without one, `Err` for several.
 fn session_id(headers: &HeaderMap) -> Result<Option<String>, ()> {
@@ -439,7 +212,7 @@ impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for SessionBindingService<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
 {
-    type Response = Response<Either<ResBody, Full<Bytes>>>;
+    type Response = Response<Guarded<ResBody>>;
     type Error = S::Error;
     type Future = SessionBindingFuture<S, ReqBody, ResBody>;
 
@@ -448,9 +221,7 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        // Take the service that was driven to readiness and leave a fresh clone behind.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let mut inner = take_ready(&mut self.inner);
         let refuse = |response: Response<Full<Bytes>>| SessionBindingFuture {
             state: State::Refused {
                 response: Some(response),
@@ -470,18 +241,7 @@ where
             };
         };
         let Some(info) = request.extensions().get::<AuthInfo>() else {
-            tracing::error!(
-                "SessionBindingLayer got a request without a verified AuthInfo: it must run \
-                 inside BearerAuthLayer (use `guard.with_session_binding(..).layer()`)"
-            );
-            return refuse(
-                self.shared
-                    .guard
-                    .reject(BearerAuthError::ServerMisconfigured {
-                        reason: "the session-binding layer runs before authentication".to_owned(),
-                    })
-                    .into_response(),
-            );
+            return refuse(missing_auth_info(&self.shared.guard, "SessionBindingLayer"));
         };
         let owner = Arc::new(Owner::of(info));
         let session = match session_id(request.headers()) {
@@ -590,7 +350,7 @@ impl<S, ReqBody, ResBody> Future for SessionBindingFuture<S, ReqBody, ResBody>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
 {
-    type Output = Result<Response<Either<ResBody, Full<Bytes>>>, S::Error>;
+    type Output = Result<Response<Guarded<ResBody>>, S::Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
@@ -601,7 +361,7 @@ where
                         let (Some(request), Some(mut inner)) =
                             (this.request.take(), this.inner.take())
                         else {
-                            return Poll::Ready(Ok(super::polled_after_completion(
+                            return Poll::Ready(Ok(polled_after_completion(
                                 "SessionBindingService",
                             )));
                         };
@@ -626,21 +386,18 @@ where
                             record,
                             response: Some(response),
                         }),
-                        None => return Poll::Ready(Ok(response.map(Either::Left))),
+                        None => return Poll::Ready(passed_on(Ok(response))),
                     }
                 }
                 StateProj::Record { record, response } => {
                     ready!(record.as_mut().poll(cx));
-                    return Poll::Ready(Ok(match response.take() {
-                        Some(response) => response.map(Either::Left),
-                        None => super::polled_after_completion("SessionBindingService"),
-                    }));
+                    return Poll::Ready(match response.take() {
+                        Some(response) => passed_on(Ok(response)),
+                        None => Ok(polled_after_completion("SessionBindingService")),
+                    });
                 }
                 StateProj::Refused { response } => {
-                    return Poll::Ready(Ok(match response.take() {
-                        Some(response) => response.map(Either::Right),
-                        None => super::polled_after_completion("SessionBindingService"),
-                    }));
+                    return Poll::Ready(Ok(take_refusal(response, "SessionBindingService")));
                 }
             }
         }
@@ -653,6 +410,7 @@ mod tests {
     use std::convert::Infallible;
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
 
     use http::HeaderValue;
     use http_body_util::BodyExt;
@@ -661,17 +419,24 @@ mod tests {
 
     use super::*;
     use crate::error::VerifyError;
+    use crate::tower::SessionBindingBuilder;
 
     fn guard() -> BearerAuth {
         let verifier = |_token: String| async {
             Err::<AuthInfo, _>(VerifyError::invalid_token("unused in these tests"))
         };
-        BearerAuth::new(
+        BearerAuth::builder(
             Arc::new(verifier),
             vec!["https://as".into()],
             Some("https://h/mcp".into()),
             Some("https://h/.well-known/oauth-protected-resource/mcp".into()),
         )
+        .build()
+        .unwrap()
+    }
+
+    fn settings() -> SessionBindingBuilder {
+        SessionBinding::builder()
     }
 
     fn caller(subject: &str, client: &str) -> AuthInfo {
@@ -792,7 +557,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_creator_uses_its_session_and_another_user_gets_403() {
-        let h = Harness::new(SessionBinding::new());
+        let h = Harness::new(SessionBinding::default());
         let session = h.open(caller("alice", "c1")).await;
         let calls = h.mcp.calls();
 
@@ -824,7 +589,7 @@ mod tests {
 
     #[tokio::test]
     async fn owner_is_issuer_subject_and_client_id_not_the_token_or_scopes() {
-        let h = Harness::new(SessionBinding::new());
+        let h = Harness::new(SessionBinding::default());
         let session = h.open(caller("alice", "c1")).await;
         let other_client = h
             .send(request(
@@ -853,7 +618,7 @@ mod tests {
 
     #[tokio::test]
     async fn unknown_session_ids_get_404_unless_forwarded() {
-        let h = Harness::new(SessionBinding::new());
+        let h = Harness::new(SessionBinding::default());
         let response = h
             .send(request(
                 Method::POST,
@@ -867,7 +632,7 @@ mod tests {
 
         // Forwarding: a session made elsewhere (here: directly in the service) is bound to the
         // first caller the service accepts.
-        let h = Harness::new(SessionBinding::new().forward_unknown_sessions(true));
+        let h = Harness::new(settings().forward_unknown_sessions(true).build().unwrap());
         h.mcp.sessions.lock().unwrap().insert("s-elsewhere".into());
         let alice = h
             .send(request(
@@ -906,7 +671,7 @@ mod tests {
 
     #[tokio::test]
     async fn delete_by_the_owner_forgets_the_session_and_delete_by_others_is_refused() {
-        let h = Harness::new(SessionBinding::new());
+        let h = Harness::new(SessionBinding::default());
         let session = h.open(caller("alice", "c1")).await;
         let bob = h
             .send(request(
@@ -939,7 +704,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_404_from_the_service_forgets_the_session() {
-        let h = Harness::new(SessionBinding::new());
+        let h = Harness::new(SessionBinding::default());
         let session = h.open(caller("alice", "c1")).await;
         h.mcp.sessions.lock().unwrap().clear();
         let response = h
@@ -955,7 +720,7 @@ mod tests {
 
     #[tokio::test]
     async fn two_session_headers_get_400() {
-        let h = Harness::new(SessionBinding::new());
+        let h = Harness::new(SessionBinding::default());
         let session = h.open(caller("alice", "c1")).await;
         let mut req = request(Method::POST, Some(caller("bob", "c1")), Some("s-bobs"));
         req.headers_mut()
@@ -967,7 +732,7 @@ mod tests {
 
     #[tokio::test]
     async fn without_auth_info_the_layer_answers_500() {
-        let h = Harness::new(SessionBinding::new());
+        let h = Harness::new(SessionBinding::default());
         let response = h.send(request(Method::POST, None, None)).await;
         assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(h.mcp.calls(), 0);
@@ -988,7 +753,7 @@ mod tests {
 
     #[tokio::test]
     async fn sessions_are_bounded_in_number_least_recently_used_first() {
-        let h = Harness::new(SessionBinding::new().max_sessions(2));
+        let h = Harness::new(settings().max_sessions(2).build().unwrap());
         let alice = caller("alice", "c1");
         let first = h.open(alice.clone()).await;
         let second = h.open(alice.clone()).await;
@@ -1014,7 +779,12 @@ mod tests {
 
     #[tokio::test]
     async fn sessions_expire_after_the_idle_timeout() {
-        let h = Harness::new(SessionBinding::new().idle_timeout(Duration::from_millis(50)));
+        let h = Harness::new(
+            settings()
+                .idle_timeout(Duration::from_millis(50))
+                .build()
+                .unwrap(),
+        );
         let session = h.open(caller("alice", "c1")).await;
         tokio::time::sleep(Duration::from_millis(400)).await;
         let response = h
@@ -1027,9 +797,20 @@ mod tests {
         assert_eq!(response.status(), StatusCode::NOT_FOUND);
     }
 
-    #[test]
-    fn huge_idle_timeouts_are_capped_instead_of_panicking() {
-        let settings = SessionBinding::new().idle_timeout(Duration::MAX);
-        let _layer = SessionBindingLayer::new(guard(), settings);
+    #[tokio::test]
+    async fn huge_idle_timeouts_are_capped_instead_of_panicking() {
+        let settings = settings().idle_timeout(Duration::MAX).build().unwrap();
+        assert_eq!(settings.idle_timeout(), super::super::LONGEST_TIMEOUT);
+        // moka accepts the capped timeout, and a session lives under it.
+        let h = Harness::new(settings);
+        let session = h.open(caller("alice", "c1")).await;
+        let response = h
+            .send(request(
+                Method::POST,
+                Some(caller("alice", "c1")),
+                Some(&session),
+            ))
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
     }
 }

@@ -1,0 +1,258 @@
+//! [`BearerAuthBuilder`]: the settings of a [`BearerAuth`] guard, checked once in
+//! [`build`](BearerAuthBuilder::build).
+
+use std::fmt;
+use std::sync::Arc;
+
+use super::guard::BearerAuth;
+use super::header::DEFAULT_MAX_HEADER_BYTES;
+use crate::error::ConfigError;
+use crate::scope::{ScopeHierarchy, check_scopes, is_scope_char};
+use crate::verify::TokenVerifier;
+
+/// The settings of a [`BearerAuth`] guard. Get one from
+/// [`McpAuth::bearer_auth`](crate::McpAuth::bearer_auth),
+/// [`bearer_auth_jwt`](crate::McpAuth::bearer_auth_jwt) or
+/// [`bearer_auth_jwt_with`](crate::McpAuth::bearer_auth_jwt_with); every setter has a secure
+/// default, and [`build`](Self::build) is the one place that can fail.
+///
+/// ```
+/// use mcp_auth::{AuthServer, AuthServerType, ConfigError, McpAuth, ProtectedResource};
+///
+/// let auth = McpAuth::builder()
+///     .protected_resource(
+///         ProtectedResource::new("https://api.example.com/mcp")
+///             .authorization_server(AuthServer::discover("https://auth.example.com", AuthServerType::Oidc)),
+///     )
+///     .build()?;
+/// let guard = auth
+///     .bearer_auth_jwt("https://api.example.com/mcp")
+///     .required_scopes(["files:read"])
+///     .scope_implies("files:admin", ["files:read"])
+///     .build()?;
+/// assert_eq!(guard.resource(), Some("https://api.example.com/mcp"));
+///
+/// // A scope no token could grant is refused here, not answered 500 per request later.
+/// let err = auth
+///     .bearer_auth_jwt("https://api.example.com/mcp")
+///     .required_scopes(["files read"])
+///     .build()
+///     .unwrap_err();
+/// assert!(matches!(err, ConfigError::InvalidScope { setting: "required_scopes", .. }));
+/// # Ok::<(), ConfigError>(())
+/// ```
+#[derive(Clone)]
+#[must_use]
+pub struct BearerAuthBuilder {
+    /// What the guard protects, or why that could not be worked out (an unknown resource, a
+    /// verifier that failed to build), reported by `build`.
+    target: Result<Target, ConfigError>,
+    audience: Option<Audience>,
+    required_scopes: Vec<String>,
+    hierarchy: ScopeHierarchy,
+    show_error_details: bool,
+    max_header_bytes: usize,
+    realm: Option<String>,
+}
+
+/// What a guard protects: set by [`McpAuth`](crate::McpAuth), not by the user.
+#[derive(Clone)]
+pub(crate) struct Target {
+    pub(crate) verifier: Arc<dyn TokenVerifier>,
+    pub(crate) trusted_issuers: Vec<String>,
+    pub(crate) resource: Option<String>,
+    pub(crate) resource_metadata_url: Option<String>,
+}
+
+/// The checked settings of a built guard.
+pub(crate) struct Settings {
+    pub(crate) audience: Audience,
+    pub(crate) required_scopes: Vec<String>,
+    pub(crate) hierarchy: ScopeHierarchy,
+    pub(crate) show_error_details: bool,
+    pub(crate) max_header_bytes: usize,
+    pub(crate) realm: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Audience {
+    Accept(Vec<String>),
+    Skip,
+}
+
+impl fmt::Debug for BearerAuthBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BearerAuthBuilder")
+            .field(
+                "resource",
+                &self.target.as_ref().map(|t| t.resource.as_deref()),
+            )
+            .field("audience", &self.audience)
+            .field("required_scopes", &self.required_scopes)
+            .field("hierarchy", &self.hierarchy)
+            .field("show_error_details", &self.show_error_details)
+            .field("max_header_bytes", &self.max_header_bytes)
+            .field("realm", &self.realm)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BearerAuthBuilder {
+    /// A builder with the defaults, for `target` (or the error that `build` will report).
+    pub(crate) fn new(target: Result<Target, ConfigError>) -> Self {
+        Self {
+            target,
+            audience: None,
+            required_scopes: Vec::new(),
+            hierarchy: ScopeHierarchy::default(),
+            show_error_details: false,
+            max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
+            realm: None,
+        }
+    }
+
+    /// Scopes every request must carry, all of them (in addition to any set before). Default:
+    /// none. They are named in the `scope` parameter of every challenge.
+    ///
+    /// [`build`](Self::build) refuses a scope that is empty or has characters RFC 6749 §3.3
+    /// forbids (space, `"`, `\`, non-ASCII): no token could ever grant it.
+    pub fn required_scopes(mut self, scopes: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        for scope in scopes.into_iter().map(Into::into) {
+            if !self.required_scopes.contains(&scope) {
+                self.required_scopes.push(scope);
+            }
+        }
+        self
+    }
+
+    /// Declares that the granted scope `broad` satisfies requirements for each of `narrower`
+    /// (for example `files:admin` implies `files:read`). Transitive. Default: no implications.
+    /// [`build`](Self::build) refuses invalid scopes here as in
+    /// [`required_scopes`](Self::required_scopes).
+    pub fn scope_implies(
+        mut self,
+        broad: impl Into<String>,
+        narrower: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
+        self.hierarchy = std::mem::take(&mut self.hierarchy).implies(broad, narrower);
+        self
+    }
+
+    /// Replaces the scope hierarchy (and every implication declared before).
+    pub fn scope_hierarchy(mut self, hierarchy: ScopeHierarchy) -> Self {
+        self.hierarchy = hierarchy;
+        self
+    }
+
+    /// The accepted audiences, replacing the default (the resource identifier): a token passes
+    /// when its `aud` contains at least one of them. [`build`](Self::build) refuses an empty
+    /// list, which would accept nothing (use [`skip_audience_check`](Self::skip_audience_check)
+    /// to turn the check off).
+    pub fn audience(mut self, audiences: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.audience = Some(Audience::Accept(
+            audiences.into_iter().map(Into::into).collect(),
+        ));
+        self
+    }
+
+    /// Turns the audience check off. MCP requires resource servers to check that tokens were
+    /// issued for them (RFC 8707); only do this when the verifier already guarantees it (for
+    /// example an introspection endpoint that only answers for this resource). Logged as a
+    /// warning when the guard is built.
+    pub fn skip_audience_check(mut self) -> Self {
+        self.audience = Some(Audience::Skip);
+        self
+    }
+
+    /// Adds a `cause` object (fine-grained code, expected and actual values) to error bodies.
+    /// Default: `false`. For development: it tells a caller why its token was refused.
+    pub fn show_error_details(mut self, show: bool) -> Self {
+        self.show_error_details = show;
+        self
+    }
+
+    /// The longest `Authorization` header accepted, in bytes; longer ones get 400
+    /// `invalid_request` before any parsing. Default: 8 KiB
+    /// ([`DEFAULT_MAX_HEADER_BYTES`](crate::bearer::DEFAULT_MAX_HEADER_BYTES)).
+    /// [`build`](Self::build) refuses 0, which would refuse every token.
+    pub fn max_header_bytes(mut self, limit: usize) -> Self {
+        self.max_header_bytes = limit;
+        self
+    }
+
+    /// A `realm` for every challenge. Default: none. [`build`](Self::build) refuses an empty
+    /// realm, or one with characters a challenge cannot carry (`"`, `\`, control characters,
+    /// non-ASCII).
+    pub fn realm(mut self, realm: impl Into<String>) -> Self {
+        self.realm = Some(realm.into());
+        self
+    }
+
+    /// Checks the settings and builds the guard.
+    ///
+    /// # Errors
+    ///
+    /// - [`ConfigError::UnknownResource`]: the resource given to
+    ///   [`McpAuth::bearer_auth`](crate::McpAuth::bearer_auth) (or its siblings) is not
+    ///   configured;
+    /// - the error with which [`JwtVerifierBuilder::build`](crate::verify::JwtVerifierBuilder::build)
+    ///   refused the verifier's settings (`bearer_auth_jwt_with`);
+    /// - [`ConfigError::InvalidScope`]: a required scope, or a scope of the hierarchy, is not a
+    ///   scope token;
+    /// - [`ConfigError::EmptyAudience`]: [`audience`](Self::audience) was given no audience;
+    /// - [`ConfigError::ZeroSetting`]: [`max_header_bytes`](Self::max_header_bytes) is 0;
+    /// - [`ConfigError::InvalidRealm`]: the [`realm`](Self::realm) cannot be sent as is.
+    pub fn build(self) -> Result<BearerAuth, ConfigError> {
+        let target = self.target?;
+        check_scopes(
+            "required_scopes",
+            self.required_scopes.iter().map(String::as_str),
+        )?;
+        check_scopes("scope_implies", self.hierarchy.named_scopes())?;
+        if self.max_header_bytes == 0 {
+            return Err(ConfigError::ZeroSetting {
+                setting: "max_header_bytes",
+                advice: "it is the longest Authorization header accepted, so 0 refuses every \
+                         token; keep the default (8 KiB) or raise it for large tokens",
+            });
+        }
+        if let Some(realm) = &self.realm
+            && (realm.is_empty() || !realm.bytes().all(|b| b == b' ' || is_scope_char(b)))
+        {
+            return Err(ConfigError::InvalidRealm {
+                realm: realm.clone(),
+            });
+        }
+        let audience = match self.audience {
+            Some(Audience::Accept(audiences)) if audiences.is_empty() => {
+                return Err(ConfigError::EmptyAudience);
+            }
+            Some(Audience::Skip) => {
+                tracing::warn!(resource = ?target.resource, "the token audience check is turned off");
+                Audience::Skip
+            }
+            Some(accept) => accept,
+            None => match &target.resource {
+                Some(resource) => Audience::Accept(vec![resource.clone()]),
+                None => {
+                    tracing::warn!(
+                        "bearer guard without a resource identifier: token audiences are not \
+                         checked; MCP requires the check, so call `.audience(..)`"
+                    );
+                    Audience::Skip
+                }
+            },
+        };
+        Ok(BearerAuth::from_parts(
+            target,
+            Settings {
+                audience,
+                required_scopes: self.required_scopes,
+                hierarchy: self.hierarchy,
+                show_error_details: self.show_error_details,
+                max_header_bytes: self.max_header_bytes,
+                realm: self.realm,
+            },
+        ))
+    }
+}
