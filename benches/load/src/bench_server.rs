@@ -1,6 +1,6 @@
-//! The benchmark server of `benches/load/run.sh` and `benches/load/memory.sh` (not an example
-//! to copy): the `whoami` example's axum app, unchanged (same configuration variables, same
-//! guarded `/mcp` route with the example's whole guard: bearer authentication, session
+//! The benchmark server of `benches/load/run.sh` and `benches/load/memory.sh` (tooling, not an
+//! example to copy): the `whoami` example's axum app, unchanged (same configuration variables,
+//! same guarded `/mcp` route with the example's whole guard: bearer authentication, session
 //! binding and per-tool scopes), plus two twins of that route serving the same rmcp `whoami`
 //! service:
 //!
@@ -9,13 +9,15 @@
 //! - `/mcp-noauth`: without any guard; a fixed `AuthInfo` stands in for the verified one, so
 //!   the tool does the same work. Comparing the routes gives the cost of authentication.
 //!
-//! Build it with `cargo build --release --example bench_server`. Configure it like the whoami
-//! example (`PORT`, `MCP_AUTH_ISSUER`, `MCP_AUTH_RESOURCE`, `MCP_AUTH_REQUIRED_SCOPES`, ...).
+//! Build it with `cargo build --release -p mcp-auth-load --bin bench_server`: it is
+//! `target/release/bench_server`. Configure it like the whoami example (`PORT`,
+//! `MCP_AUTH_ISSUER`, `MCP_AUTH_RESOURCE`, `MCP_AUTH_REQUIRED_SCOPES`, ...).
 //! One more variable, for the memory measurement: `BENCH_VERIFIED_TOKEN_CACHE=<entries>` sizes
 //! the JWT verifier's verified-token cache (default 1 000; 0 turns it off). SIGTERM or Ctrl-C
 //! stops it gracefully.
 
-#[path = "common/mod.rs"]
+// The whoami examples' shared module: their settings, set-up and app, unchanged.
+#[path = "../../../examples/common/mod.rs"]
 mod common;
 
 use std::process::ExitCode;
