@@ -2,19 +2,24 @@
 //! actix-web 4 instead of axum, on port 3002 by default. Same settings (`--help`: `PORT`,
 //! `MCP_AUTH_ISSUER`, ...), same behaviour, same output.
 //!
-//! The auth part is mcp-auth's actix adapter:
+//! [`serve`] is the whole integration: `McpAuth` and the bearer guard as in `whoami.rs`, then
+//! mcp-auth's actix adapter:
 //!
 //! - `metadata_routes` serves the RFC 9728 metadata (`/.well-known/oauth-protected-resource/mcp`)
 //!   without a token;
-//! - `BearerAuthMiddleware` wraps the MCP endpoint only, and puts the verified `AuthInfo` into
-//!   the request extensions (refusals are the same bytes as from the tower layer).
+//! - `BearerAuthMiddleware` (`guard.actix_middleware()`) wraps the MCP endpoint only, and puts
+//!   the verified `AuthInfo` into the request extensions (refusals are the same bytes as from
+//!   the tower layer);
+//! - the guard's MCP-aware checks (sessions bound to their caller, per-tool scopes) wrap rmcp's
+//!   service as a tower layer (`checks_layer`), since the middleware has authenticated already.
 //!
 //! The MCP part is rmcp's Streamable HTTP service, the one the axum example mounts. actix-web 4
 //! is built on `http` 0.2 and rmcp on `http` 1.x, so [`mcp_endpoint`] hands each request over
 //! (method, URI, headers, body, and the verified `AuthInfo`) and copies the answer back. The
-//! `whoami` tool then reads `AuthInfo` through mcp-auth's rmcp extractor, exactly as on axum.
-//! (The `rmcp-actix-web` crate is another bridge; it strips `Authorization` and nests what its
-//! `on_request` hook forwards one level deeper, so a tool would read the identity with
+//! tools, in `common/tool.rs`, then take the verified identity as an argument, exactly as on
+//! axum: `async fn whoami(&self, auth: AuthInfo) -> CallToolResult`. (The `rmcp-actix-web`
+//! crate is another bridge; it strips `Authorization` and nests what its `on_request` hook
+//! forwards one level deeper, so a tool would read the identity with
 //! `rmcp_actix_web::transport::on_request_extensions` instead.)
 
 #[path = "common/mod.rs"]
@@ -25,14 +30,17 @@ use std::process::ExitCode;
 use actix_web::http::StatusCode;
 use actix_web::{App, HttpMessage, HttpRequest, HttpResponse, HttpServer, web};
 use http_body_util::{BodyDataStream, BodyExt, Full};
-use mcp_auth::AuthInfo;
 use mcp_auth::integrations::actix::metadata_routes;
-use mcp_auth::tower::McpChecksService;
+use mcp_auth::tower::{McpChecksService, OperationScopes};
+use mcp_auth::{AuthInfo, McpAuth, ProtectedResource, UserinfoVerifier};
 use rmcp::transport::streamable_http_server::StreamableHttpService;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
-use tower::ServiceExt;
+use tokio::net::TcpListener;
+use tower::{Layer, ServiceExt};
 
-use common::tool::WhoAmI;
+use common::config::VerifierKind;
+use common::setup::{Setup, SetupError};
+use common::tool::{ADMIN_SCOPE, WhoAmI};
 
 /// The rmcp service the actix handler forwards to, behind the guard's MCP-aware checks
 /// (sessions bound to their caller, per-tool scopes); the actix middleware authenticates.
@@ -43,57 +51,107 @@ const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
 
 #[actix_web::main]
 async fn main() -> ExitCode {
+    // The settings, the port, and the authorization server (MCP_AUTH_ISSUER's, or the
+    // built-in test server, started here).
     let (listener, setup) = match common::start("actix-web", 3002).await {
         Ok(started) => started,
         Err(code) => return code,
     };
-    let listener = match listener.into_std() {
-        Ok(listener) => listener,
-        Err(error) => {
-            eprintln!("error: cannot hand the listening socket to actix-web: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
+    match serve(listener, setup).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => error.report(),
+    }
+}
 
-    let metadata = setup.auth.metadata_service();
-    let middleware = setup.guard.actix_middleware();
-    let mcp = web::Data::new(setup.mcp_service_with_checks());
+async fn serve(listener: TcpListener, setup: Setup) -> Result<(), SetupError> {
+    let resource = setup.resource.as_str(); // e.g. http://localhost:3002/mcp
+
+    // 1. What is protected, and whom it trusts. `auth` serves the metadata and makes guards.
+    let auth = McpAuth::builder()
+        .protected_resource(
+            ProtectedResource::new(resource)
+                .authorization_server(setup.authorization_server.clone())
+                .resource_name("mcp-auth whoami example")
+                .scopes_supported(setup.config.required_scopes.clone()),
+        )
+        .build()
+        .map_err(SetupError::resource)?;
+
+    // 2. The bearer guard. It accepts tokens from that issuer, for this resource (audience).
+    let guard = match setup.config.verifier {
+        // mcp-auth's 'jwt' mode: JWT access tokens, checked with the issuer's JWKS.
+        VerifierKind::Jwt => auth.bearer_auth_jwt(resource),
+        // Opaque tokens, checked by asking the authorization server.
+        VerifierKind::Userinfo => auth.bearer_auth(
+            resource,
+            UserinfoVerifier::new(setup.authorization_server.clone()),
+        ),
+        VerifierKind::Introspection => auth.bearer_auth(resource, setup.introspection_verifier()?),
+    }
+    .map_err(SetupError::resource)?;
+    let mut guard = guard
+        .required_scopes(setup.config.required_scopes.clone())
+        // A development aid: refusals say why (expected vs actual audience, scopes, ...).
+        .show_error_details(true);
+    if !setup.config.audience.is_empty() {
+        guard = guard.audience(setup.config.audience.clone()); // instead of the resource
+    }
+    if setup.config.verifier == VerifierKind::Userinfo {
+        // Userinfo answers carry no audience: the check cannot be made (the banner warns).
+        guard = guard.skip_audience_check();
+    }
+    // After authentication: each session is bound to its caller (the default), and `secret`
+    // also needs `admin` (403 with a step-up challenge). The challenge keeps the OpenID
+    // scopes the caller holds: the identity claims depend on them.
+    let checks = guard
+        .with_operation_scopes(
+            OperationScopes::new()
+                .tool("secret", [ADMIN_SCOPE])
+                .known_scopes(["openid", "profile", "email"]),
+        )
+        .checks_layer();
+
+    // 3. The MCP endpoint behind the guard, and 4. the metadata, which needs no token.
+    let mcp = StreamableHttpService::new(
+        || Ok(WhoAmI::new()),
+        LocalSessionManager::default().into(),
+        setup.rmcp_config(), // stateless, JSON answers; rmcp checks the Host header
+    );
+    let mcp: web::Data<McpService> = web::Data::new(checks.layer(mcp));
+    let middleware = guard.actix_middleware();
+    let metadata = auth.metadata_service();
     let mcp_path = setup.mcp_path.clone();
-    let server = HttpServer::new(move || {
+    let app = move || {
         App::new()
-            // Outermost: CORS preflights (never with a token) are answered before the guard,
-            // and web pages can read the 401's challenge (see `common::apps::browser_cors`).
+            // Outermost: web pages get their CORS preflights answered before the guard.
             .wrap(browser_cors())
-            // The metadata is public: it is how clients find the authorization server.
             .configure(metadata_routes(metadata.clone()))
-            // The MCP endpoint: every request authenticated first.
             .service(
                 web::resource(mcp_path.as_str())
-                    .wrap(middleware.clone())
+                    .wrap(middleware.clone()) // every MCP request authenticated first
                     .app_data(mcp.clone())
                     .app_data(web::PayloadConfig::new(MAX_MESSAGE_BYTES))
                     .route(web::route().to(mcp_endpoint)),
             )
-    })
-    .listen(listener);
-    let server = match server {
-        Ok(server) => server,
-        Err(error) => {
-            eprintln!(
-                "error: actix-web cannot listen on {}: {error}",
-                setup.local_addr
-            );
-            return ExitCode::FAILURE;
-        }
     };
+
+    let listener = listener.into_std().map_err(|error| {
+        SetupError::other(format!(
+            "cannot hand the listening socket to actix-web: {error}"
+        ))
+    })?;
+    let server = HttpServer::new(app).listen(listener).map_err(|error| {
+        SetupError::other(format!(
+            "actix-web cannot listen on {}: {error}",
+            setup.local_addr
+        ))
+    })?;
+    common::banner::print(&setup, "actix-web");
     // actix-web stops gracefully on Ctrl-C and SIGTERM by itself.
-    match server.run().await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: the server stopped: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    server
+        .run()
+        .await
+        .map_err(|error| SetupError::other(format!("the server stopped: {error}")))
 }
 
 /// Hands an actix request (already authenticated by the middleware) to rmcp's service and

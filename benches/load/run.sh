@@ -1,24 +1,24 @@
 #!/usr/bin/env bash
-# Load comparison: our whoami server (examples/bench_server.rs: the whoami example's axum app
-# plus two twin routes) against the same server written with the npm mcp-auth 0.2.0
-# (benches/load/peer-js), on this machine, in one run.
+# Load comparison: our whoami server (bench_server, benches/load/src/bench_server.rs: the
+# whoami example's axum app plus two twin routes) against the same server written with the npm
+# mcp-auth 0.2.0 (benches/load/peer-js), on this machine, in one run.
 #
 #   bash benches/load/run.sh
 #
-# Both servers trust the same authorization server (the crate's test authorization server,
-# run by examples/bench_auth_server.rs on the load generator's core), are the same protected
-# resource (RESOURCE below: the accepted audience), require the scope `read`, and get the same
-# MCP request (`tools/call whoami`, stateless Streamable HTTP, JSON response) with the same
-# valid token from the same load generator (wrk), with the same connections and duration. Each
-# server runs alone, pinned to one core (taskset); wrk runs pinned to the other core. Each
+# Both servers trust the same authorization server (the crate's test authorization server, run
+# by benches/load/src/bench_auth_server.rs on the load generator's core), are the same
+# protected resource (RESOURCE below: the accepted audience), require the scope `read`, and get
+# the same MCP request (`tools/call whoami`, stateless Streamable HTTP, JSON response) with the
+# same valid token from the same load generator (wrk), with the same connections and duration.
+# Each server runs alone, pinned to one core (taskset); wrk runs pinned to the other core. Each
 # server is measured on its guarded route (/mcp) and on its unguarded twin (/mcp-noauth, where
 # a fixed identity stands in), after a warm-up run, with identical requests (the token is sent
-# to the unguarded route too, unread, so that only the guard differs); ours also on
-# /mcp-bearer (the bearer guard alone, without the example's session binding and per-tool
-# scopes). When `perf stat` works, the server's CPU time per request is measured as well
-# (task-clock over the measured run / requests), which gives requests/s per core (1 s / CPU time
-# per request) and how busy the server's core was: unlike requests/s, it hardly moves when other
-# processes compete for the cores, and it does not depend on the load generator keeping up.
+# to the unguarded route too, unread, so that only the guard differs); ours also on /mcp-bearer
+# (the bearer guard alone, without the example's session binding and per-tool scopes). When
+# `perf stat` works, the server's CPU time per request is measured as well (task-clock over the
+# measured run / requests), which gives requests/s per core (1 s / CPU time per request) and
+# how busy the server's core was: unlike requests/s, it hardly moves when other processes
+# compete for the cores, and it does not depend on the load generator keeping up.
 #
 # The servers and wrk run at a raised priority so that other work on the machine disturbs the
 # measurement less: LOAD_PRIORITY=nice (default: nice -10, when allowed) or none. (Real-time
@@ -68,7 +68,7 @@ node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(
 [ "$(nproc)" -ge 2 ] || fail "needs 2 cores: one for the server, one for the load generator"
 
 log "building the benchmark servers (release)"
-cargo build --release --locked --quiet --example bench_server --example bench_auth_server
+cargo build --release --locked --quiet -p mcp-auth-load --bin bench_server --bin bench_auth_server
 if [ ! -d "$PEER/node_modules" ] || [ "$PEER/package-lock.json" -nt "$PEER/node_modules" ]; then
   log "installing the JS peer's packages (npm ci)"
   (cd "$PEER" && npm ci --no-audit --no-fund --loglevel=error >/dev/null && touch node_modules)
@@ -126,7 +126,7 @@ stop() {
 }
 
 log "starting the authorization server (test-util; benchmarks only) on CPU $CLIENT_CPU"
-taskset -c "$CLIENT_CPU" target/release/examples/bench_auth_server \
+taskset -c "$CLIENT_CPU" target/release/bench_auth_server \
   --out "$WORK" --audience "$RESOURCE" --scope "read write" >"$WORK/as.log" 2>&1 &
 PIDS+=($!)
 wait_for_file "$WORK/ready"
@@ -205,7 +205,7 @@ measure() {
 log "ours: bench_server (axum + rmcp + mcp-auth) on CPU $SERVER_CPU"
 PORT=0 MCP_AUTH_ISSUER="$ISSUER" MCP_AUTH_RESOURCE="$RESOURCE" MCP_AUTH_REQUIRED_SCOPES="$SCOPES" \
   TOKIO_WORKER_THREADS=1 RUST_LOG=warn \
-  "${ON_SERVER_CPU[@]}" target/release/examples/bench_server >"$WORK/ours.log" 2>&1 &
+  "${ON_SERVER_CPU[@]}" target/release/bench_server >"$WORK/ours.log" 2>&1 &
 OURS=$!
 PIDS+=("$OURS")
 OURS_PORT=$(wait_for_port "$WORK/ours.log" "$OURS")

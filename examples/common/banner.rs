@@ -2,6 +2,8 @@
 
 use std::io::Write as _;
 
+use url::Url;
+
 use super::config::VerifierKind;
 use super::setup::Setup;
 use super::tool::ADMIN_SCOPE;
@@ -70,13 +72,10 @@ fn local_metadata_url(setup: &Setup) -> String {
     if setup.mcp_url == setup.resource {
         setup.metadata_url.clone()
     } else {
-        let path = setup
-            .auth
-            .metadata_service()
-            .paths()
-            .next()
-            .unwrap_or("/.well-known/oauth-protected-resource")
-            .to_owned();
+        // The path the metadata is served at: the metadata URL's, on whatever host.
+        let path = Url::parse(&setup.metadata_url)
+            .map(|url| url.path().to_owned())
+            .unwrap_or_else(|_| "/.well-known/oauth-protected-resource".to_owned());
         format!("http://localhost:{}{path}", setup.local_addr.port())
     }
 }

@@ -1,6 +1,7 @@
-//! Code shared by the whoami examples (axum, hyper, actix-web) and their tests: configuration
-//! from the environment, the authorization set-up, the `whoami` tool, the start-up banner and
-//! the apps. The auth part is the same for every web stack.
+//! Plumbing shared by the whoami examples (axum, hyper, actix-web), their tests and the load
+//! tools: configuration from the environment, the authorization server to trust, the `whoami`
+//! tool, the start-up banner, the CORS policy, and the examples' apps rebuilt for in-process
+//! use (`apps`). The mcp-auth wiring itself is in each example's own file.
 #![allow(dead_code)]
 
 pub mod apps;
@@ -24,9 +25,10 @@ pub fn init_tracing() {
         .try_init();
 }
 
-/// Reads the configuration, binds the port and builds the set-up, then prints the banner.
-/// On failure prints why (naming the variable at fault) and gives the exit code: 2 for
-/// configuration errors, 1 otherwise; `--help` gives 0.
+/// Reads the configuration, binds the port, and finds the authorization server (starting the
+/// built-in one without `MCP_AUTH_ISSUER`). The example then wires mcp-auth and prints the
+/// banner ([`banner::print`]). On failure prints why (naming the variable at fault) and gives
+/// the exit code: 2 for configuration errors, 1 otherwise; `--help` gives 0.
 pub async fn start(
     flavour: &str,
     default_port: u16,
@@ -46,23 +48,14 @@ pub async fn start(
             return Err(ExitCode::from(2));
         }
     };
-    let fail = |error: SetupError| {
-        eprintln!("error: {error}");
-        if error.variable.is_some() {
-            ExitCode::from(2)
-        } else {
-            ExitCode::FAILURE
-        }
-    };
+    let fail = |error: SetupError| error.report();
     let listener = setup::bind(&config).await.map_err(fail)?;
     let local_addr = listener.local_addr().map_err(|e| {
-        fail(SetupError {
-            variable: None,
-            problem: format!("cannot read the bound address: {e}"),
-        })
+        fail(SetupError::other(format!(
+            "cannot read the bound address: {e}"
+        )))
     })?;
     let setup = Setup::new(config, local_addr).await.map_err(fail)?;
-    banner::print(&setup, flavour);
     Ok((listener, setup))
 }
 

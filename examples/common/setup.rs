@@ -1,22 +1,19 @@
-//! The authorization set-up shared by every whoami example: the authorization server (built-in
-//! or real), the protected resource and its metadata, the verifier and the bearer guard.
+//! What the environment gives every whoami example, before any mcp-auth wiring: the settings,
+//! where the server listens, the resource it serves, and the authorization server it trusts
+//! (the one of `MCP_AUTH_ISSUER`, discovered now, or the built-in test server, started now).
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::process::ExitCode;
 
 use mcp_auth::testing::TestAuthServer;
-use mcp_auth::tower::{McpChecksService, McpGuard, OperationScopes};
-use mcp_auth::verify::{IntrospectionVerifier, UserinfoVerifier};
-use mcp_auth::{
-    AuthServer, BearerAuth, McpAuth, ProtectedResource, protected_resource_metadata_url,
-};
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
-use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
-use tower::Layer;
+use mcp_auth::verify::IntrospectionVerifier;
+use mcp_auth::{AuthServer, ConfigError, protected_resource_metadata_url};
+use rmcp::transport::streamable_http_server::StreamableHttpServerConfig;
 use url::Url;
 
-use super::config::{Config, VerifierKind, is_loopback};
-use super::tool::{ADMIN_SCOPE, WhoAmI};
+use super::config::{Config, is_loopback};
+use super::tool::ADMIN_SCOPE;
 
 /// The hosts rmcp accepts in the `Host` header by default (DNS-rebinding protection).
 const LOOPBACK_HOSTS: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
@@ -29,17 +26,36 @@ pub struct SetupError {
 }
 
 impl SetupError {
-    fn config(variable: &'static str, problem: impl fmt::Display) -> Self {
+    /// A problem with the setting `variable`: the example exits with code 2.
+    pub fn config(variable: &'static str, problem: impl fmt::Display) -> Self {
         Self {
             variable: Some(variable),
             problem: problem.to_string(),
         }
     }
 
-    fn other(problem: impl fmt::Display) -> Self {
+    /// A problem no setting can fix (a port that cannot be read, a server that stopped): the
+    /// example exits with code 1.
+    pub fn other(problem: impl fmt::Display) -> Self {
         Self {
             variable: None,
             problem: problem.to_string(),
+        }
+    }
+
+    /// mcp-auth refused the protected resource's configuration: the resource
+    /// (`MCP_AUTH_RESOURCE`) is the setting that shapes it.
+    pub fn resource(error: ConfigError) -> Self {
+        Self::config("MCP_AUTH_RESOURCE", error)
+    }
+
+    /// Prints the error and gives the exit code: 2 when a setting is at fault, 1 otherwise.
+    pub fn report(&self) -> ExitCode {
+        eprintln!("error: {self}");
+        if self.variable.is_some() {
+            ExitCode::from(2)
+        } else {
+            ExitCode::FAILURE
         }
     }
 }
@@ -64,7 +80,7 @@ pub async fn bind(config: &Config) -> Result<tokio::net::TcpListener, SetupError
     })
 }
 
-/// The protected MCP server's authorization, ready to mount.
+/// The whoami server's surroundings, ready for the mcp-auth wiring of each example.
 pub struct Setup {
     pub config: Config,
     /// Where the server listens.
@@ -79,8 +95,8 @@ pub struct Setup {
     pub metadata_url: String,
     /// The trusted authorization server's issuer.
     pub issuer: String,
-    pub auth: McpAuth,
-    pub guard: BearerAuth,
+    /// The trusted authorization server: `MCP_AUTH_ISSUER`'s, or the built-in one's.
+    pub authorization_server: AuthServer,
     /// The built-in test authorization server, when no issuer is configured.
     pub dev_server: Option<TestAuthServer>,
     /// rmcp's legacy session mode (`Mcp-Session-Id`). Off in the examples, so that the
@@ -90,8 +106,9 @@ pub struct Setup {
 }
 
 impl Setup {
-    /// Starts the built-in authorization server if needed, discovers the configured one
-    /// otherwise, and builds the guard for the server listening on `local_addr`.
+    /// Starts the built-in authorization server if no issuer is configured, or discovers the
+    /// configured one (so that a wrong issuer fails now, naming `MCP_AUTH_ISSUER`), for the
+    /// server listening on `local_addr`.
     pub async fn new(config: Config, local_addr: SocketAddr) -> Result<Self, SetupError> {
         let resource = match &config.resource {
             Some(resource) => resource.clone(),
@@ -113,7 +130,7 @@ impl Setup {
         let metadata_url = protected_resource_metadata_url(&resource)
             .map_err(|e| SetupError::config("MCP_AUTH_RESOURCE", e))?;
 
-        let (server, dev_server) = match &config.issuer {
+        let (authorization_server, dev_server) = match &config.issuer {
             Some(issuer) => {
                 let server = AuthServer::discover(issuer.clone(), config.server_type);
                 // Fail now, with the variable's name, rather than on the first request.
@@ -153,60 +170,7 @@ impl Setup {
                 )
             }
         };
-        let issuer = server.issuer().to_owned();
-
-        let mut protected = ProtectedResource::new(resource.clone())
-            .authorization_server(server.clone())
-            .resource_name("mcp-auth whoami example");
-        if !config.required_scopes.is_empty() {
-            protected = protected.scopes_supported(config.required_scopes.clone());
-        }
-        let auth = McpAuth::builder()
-            .protected_resource(protected)
-            .build()
-            .map_err(|e| SetupError::config("MCP_AUTH_RESOURCE", e))?;
-
-        let resource_err = |e| SetupError::config("MCP_AUTH_RESOURCE", e);
-        let guard = match config.verifier {
-            // mcp-auth's 'jwt' mode: keys from the authorization server's jwks_uri.
-            VerifierKind::Jwt => auth
-                .bearer_auth_jwt(resource.as_str())
-                .map_err(resource_err)?,
-            VerifierKind::Userinfo => auth
-                .bearer_auth(resource.as_str(), UserinfoVerifier::new(server.clone()))
-                .map_err(resource_err)?,
-            VerifierKind::Introspection => {
-                let (id, secret) = match (&config.client_credentials, &dev_server) {
-                    (Some((id, secret)), _) => (id.clone(), secret.clone()),
-                    (None, Some(dev)) => {
-                        (dev.client_id().to_owned(), dev.client_secret().to_owned())
-                    }
-                    (None, None) => {
-                        return Err(SetupError::config(
-                            "MCP_AUTH_CLIENT_ID",
-                            "introspection needs client credentials",
-                        ));
-                    }
-                };
-                let verifier = IntrospectionVerifier::builder(server.clone())
-                    .client_secret_basic(id, secret)
-                    .build()
-                    .map_err(|e| SetupError::config("MCP_AUTH_CLIENT_ID", e))?;
-                auth.bearer_auth(resource.as_str(), verifier)
-                    .map_err(resource_err)?
-            }
-        };
-        let mut guard = guard
-            .required_scopes(config.required_scopes.clone())
-            // A development aid: refusals say why (expected vs actual audience, scopes, ...).
-            .show_error_details(true);
-        if !config.audience.is_empty() {
-            guard = guard.audience(config.audience.clone());
-        }
-        if config.verifier == VerifierKind::Userinfo {
-            // Userinfo answers carry no audience: the check cannot be made (see the banner).
-            guard = guard.skip_audience_check();
-        }
+        let issuer = authorization_server.issuer().to_owned();
 
         Ok(Self {
             config,
@@ -216,30 +180,30 @@ impl Setup {
             mcp_url,
             metadata_url,
             issuer,
-            auth,
-            guard,
+            authorization_server,
             dev_server,
             sessions: false,
         })
     }
 
-    /// The per-tool scopes: `secret` needs `admin` on top of the required scopes. A token
-    /// without it gets 403 with `WWW-Authenticate: Bearer error="insufficient_scope",
-    /// scope="..."`, and MCP clients re-authorize with that scope (step-up). The challenge
-    /// also repeats the granted scopes this server cares about (the default strategy), among
-    /// them the OpenID ones: the identity claims (and the userinfo verifier) depend on them,
-    /// and clients that request exactly the challenged scopes would otherwise drop them.
-    pub fn operation_scopes(&self) -> OperationScopes {
-        OperationScopes::new()
-            .tool("secret", [ADMIN_SCOPE])
-            .known_scopes(["openid", "profile", "email"])
-    }
-
-    /// The bearer guard with the MCP-aware checks, in order: authentication, sessions bound to
-    /// the caller that created them (the default), then the per-tool scopes. Mount it with
-    /// `.layer()` around [`mcp_service`](Self::mcp_service).
-    pub fn mcp_guard(&self) -> McpGuard {
-        self.guard.with_operation_scopes(self.operation_scopes())
+    /// The introspection verifier (`MCP_AUTH_VERIFIER=introspection`), with the MCP server's
+    /// own credentials at the introspection endpoint: `MCP_AUTH_CLIENT_ID` and
+    /// `MCP_AUTH_CLIENT_SECRET`, or the built-in server's client.
+    pub fn introspection_verifier(&self) -> Result<IntrospectionVerifier, SetupError> {
+        let (id, secret) = match (&self.config.client_credentials, &self.dev_server) {
+            (Some((id, secret)), _) => (id.clone(), secret.clone()),
+            (None, Some(dev)) => (dev.client_id().to_owned(), dev.client_secret().to_owned()),
+            (None, None) => {
+                return Err(SetupError::config(
+                    "MCP_AUTH_CLIENT_ID",
+                    "introspection needs client credentials",
+                ));
+            }
+        };
+        IntrospectionVerifier::builder(self.authorization_server.clone())
+            .client_secret_basic(id, secret)
+            .build()
+            .map_err(|e| SetupError::config("MCP_AUTH_CLIENT_ID", e))
     }
 
     /// A token for the built-in server's sample user, for this resource, with the required
@@ -287,20 +251,5 @@ impl Setup {
             .with_legacy_session_mode(self.sessions)
             .with_json_response(!self.sessions)
             .with_allowed_hosts(hosts)
-    }
-
-    /// [`mcp_service`](Self::mcp_service) behind the guard's MCP-aware checks (session
-    /// binding, per-tool scopes) but without authentication, for stacks whose own middleware
-    /// authenticates and hands the `AuthInfo` over in the request extensions (actix-web).
-    pub fn mcp_service_with_checks(
-        &self,
-    ) -> McpChecksService<StreamableHttpService<WhoAmI, LocalSessionManager>> {
-        self.mcp_guard().checks_layer().layer(self.mcp_service())
-    }
-
-    /// The MCP service (rmcp Streamable HTTP) serving the `whoami` and `secret` tools. Not
-    /// guarded: put `self.mcp_guard().layer()` around it.
-    pub fn mcp_service(&self) -> StreamableHttpService<WhoAmI, LocalSessionManager> {
-        StreamableHttpService::new(|| Ok(WhoAmI::new()), Default::default(), self.rmcp_config())
     }
 }

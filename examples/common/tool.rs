@@ -1,4 +1,6 @@
-//! The `whoami` MCP tool: the caller's verified identity as JSON.
+//! The MCP server of the whoami examples: the `whoami` tool, the caller's verified identity
+//! as JSON, and `secret`, which needs the `admin` scope. Each tool takes the verified
+//! [`AuthInfo`] as an argument: mcp-auth's rmcp extractor finds it where the guard put it.
 
 use mcp_auth::AuthInfo;
 use rmcp::model::{CallToolResult, ContentBlock};
@@ -27,7 +29,8 @@ const TOKEN_CLAIMS: [&str; 16] = [
 ];
 
 /// The scope the `secret` tool needs on top of the resource's required scopes. The guard's
-/// operation-scope policy (`Setup::operation_scopes`) asks for it with a step-up challenge.
+/// operation-scope policy (`OperationScopes` in each example) asks for it with a step-up
+/// challenge.
 pub const ADMIN_SCOPE: &str = "admin";
 
 /// The MCP server of the examples: `whoami`, and `secret`, which needs the `admin` scope.

@@ -12,8 +12,6 @@ use mcp_auth::testing::{Endpoint, TestAuthServer};
 use mcp_auth::{AuthInfo, AuthServer, AuthServerType, BearerAuth, McpAuth, ProtectedResource};
 use tower::{Layer, ServiceExt, service_fn};
 
-use crate::support::hostile::unix_now;
-
 const RESOURCE: &str = "https://api.example.com/mcp";
 
 fn mcp_auth(server: &TestAuthServer) -> McpAuth {

@@ -11,8 +11,6 @@ use mcp_auth::verify::IntrospectionVerifier;
 use mcp_auth::{AuthServer, AuthServerType, HttpClient, TokenVerifier, VerifyError};
 use serde_json::json;
 
-use crate::support::hostile::unix_now;
-
 fn auth_server(server: &TestAuthServer) -> AuthServer {
     AuthServer::discover(server.issuer(), AuthServerType::OAuth)
 }

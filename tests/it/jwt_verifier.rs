@@ -12,8 +12,6 @@ use mcp_auth::verify::{JwsAlgorithm, JwtVerifier, JwtVerifierBuilder};
 use mcp_auth::{AuthInfo, AuthServer, AuthServerType, HttpClient, TokenVerifier, VerifyError};
 use serde_json::{Value, json};
 
-use crate::support::hostile::unix_now;
-
 const COOLDOWN: Duration = Duration::from_millis(150);
 
 async fn start() -> TestAuthServer {

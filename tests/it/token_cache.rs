@@ -10,8 +10,6 @@ use crate::support::clock::unix_now;
 use mcp_auth::verify::{CachedVerifier, TokenCache};
 use mcp_auth::{AuthInfo, ConfigError, TokenVerifier, VerifyError};
 
-use crate::support::hostile::unix_now;
-
 const ISSUER: &str = "https://as.example.com";
 
 /// A verifier that counts its calls, waits `delay`, and accepts every token with

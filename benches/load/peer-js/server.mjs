@@ -1,4 +1,4 @@
-// The JS peer of benches/load/run.sh: the same MCP server as our `bench_server` example, written
+// The JS peer of benches/load/run.sh: the same MCP server as our `bench_server` binary, written
 // the way the npm mcp-auth 0.2.0 documentation and samples write it. Express 5, mcp-auth's
 // `bearerAuth('jwt')` (keys from the authorization server's JWKS, found by discovery), the same
 // audience and scope checks, and the official MCP TypeScript SDK in stateless Streamable HTTP

@@ -1,7 +1,7 @@
-//! The authorization server of `benches/load/run.sh` and `benches/load/memory.sh` (not an
-//! example to copy): the crate's **test** authorization server (feature `test-util`, for tests
-//! and development only) in its own process, so that every server under test trusts the same
-//! issuer and JWKS, and a token for them.
+//! The authorization server of `benches/load/run.sh` and `benches/load/memory.sh` (tooling,
+//! not an example to copy): the crate's **test** authorization server (feature `test-util`,
+//! for tests and development only) in its own process, so that every server under test trusts
+//! the same issuer and JWKS, and a token for them.
 //!
 //! ```text
 //! bench_auth_server --out DIR --audience AUD [--scope "read write"] [--alg RS256|ES256|EdDSA]

@@ -4,12 +4,12 @@
 //! `scripts/soak.sh` (which builds it in release mode), or:
 //!
 //! ```text
-//! DURATION=600 CONCURRENCY=4 cargo run --release --example soak_driver
+//! DURATION=600 CONCURRENCY=4 cargo run --release -p mcp-auth-load --bin soak_driver
 //! ```
 //!
-//! Everything runs in this process, on loopback only: the whoami app exactly as
-//! `examples/whoami.rs` builds it (axum + rmcp, the JWT verifier with its defaults, port 0),
-//! its built-in test authorization server, and `CONCURRENCY` client tasks (default 4), each
+//! Everything runs in this process, on loopback only: the whoami app as `examples/whoami.rs`
+//! builds it (axum + rmcp, the JWT verifier with its defaults, port 0; rebuilt in-process by
+//! `examples/common/apps.rs`), its built-in test authorization server, and `CONCURRENCY` client tasks (default 4), each
 //! sending one MCP `tools/call whoami` after the other until `DURATION` ends. Every request
 //! picks a token class at random: valid (50%), expired (15%), wrong audience (15%) or garbage
 //! (20%: not a JWT, a forged signature under the real `kid`, `alg: none`, HS256 keyed with
@@ -44,7 +44,8 @@
 //! `DURATION` must be at least 120 s: the schedule needs the 30 s cooldown between rotations
 //! and the failure window.
 
-#[path = "common/mod.rs"]
+// The whoami examples' shared module: their settings, set-up and app.
+#[path = "../../../examples/common/mod.rs"]
 mod common;
 
 use std::collections::BTreeMap;

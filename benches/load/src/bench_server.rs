@@ -1,6 +1,6 @@
-//! The benchmark server of `benches/load/run.sh` and `benches/load/memory.sh` (not an example
-//! to copy): the `whoami` example's axum app, unchanged (same configuration variables, same
-//! guarded `/mcp` route with the example's whole guard: bearer authentication, session
+//! The benchmark server of `benches/load/run.sh` and `benches/load/memory.sh` (tooling, not an
+//! example to copy): the `whoami` example's axum app, unchanged (same configuration variables,
+//! same guarded `/mcp` route with the example's whole guard: bearer authentication, session
 //! binding and per-tool scopes), plus two twins of that route serving the same rmcp `whoami`
 //! service:
 //!
@@ -9,13 +9,15 @@
 //! - `/mcp-noauth`: without any guard; a fixed `AuthInfo` stands in for the verified one, so
 //!   the tool does the same work. Comparing the routes gives the cost of authentication.
 //!
-//! Build it with `cargo build --release --example bench_server`. Configure it like the whoami
-//! example (`PORT`, `MCP_AUTH_ISSUER`, `MCP_AUTH_RESOURCE`, `MCP_AUTH_REQUIRED_SCOPES`, ...).
+//! Build it with `cargo build --release -p mcp-auth-load --bin bench_server`: it is
+//! `target/release/bench_server`. Configure it like the whoami example (`PORT`,
+//! `MCP_AUTH_ISSUER`, `MCP_AUTH_RESOURCE`, `MCP_AUTH_REQUIRED_SCOPES`, ...).
 //! One more variable, for the memory measurement: `BENCH_VERIFIED_TOKEN_CACHE=<entries>` sizes
 //! the JWT verifier's verified-token cache (default 10 000; 0 turns it off). SIGTERM or Ctrl-C
 //! stops it gracefully.
 
-#[path = "common/mod.rs"]
+// The whoami examples' shared module: their settings, set-up and app, unchanged.
+#[path = "../../../examples/common/mod.rs"]
 mod common;
 
 use std::process::ExitCode;
@@ -27,6 +29,10 @@ use serde_json::json;
 use tower::Layer;
 use tower::util::MapRequestLayer;
 
+use common::apps::{self, Protection};
+use common::config::VerifierKind;
+use common::setup::Setup;
+
 /// The route serving the same MCP service without authentication.
 const UNGUARDED_PATH: &str = "/mcp-noauth";
 /// The route serving the same MCP service behind the bearer guard alone.
@@ -34,27 +40,36 @@ const BEARER_ONLY_PATH: &str = "/mcp-bearer";
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let (listener, mut setup) = match common::start("axum", 3001).await {
+    let (listener, setup) = match common::start("axum", 3001).await {
         Ok(started) => started,
         Err(code) => return code,
     };
-    if let Ok(entries) = std::env::var("BENCH_VERIFIED_TOKEN_CACHE") {
-        match resize_token_cache(&mut setup, &entries) {
-            Ok(()) => println!("  verified-token cache {entries} entries"),
+    let cache_entries = std::env::var("BENCH_VERIFIED_TOKEN_CACHE").ok();
+    let protection = match &cache_entries {
+        Some(entries) => match resized_token_cache(&setup, entries) {
+            Ok(protection) => protection,
             Err(problem) => {
                 eprintln!("error: BENCH_VERIFIED_TOKEN_CACHE: {problem}");
                 return ExitCode::from(2);
             }
-        }
+        },
+        None => match Protection::new(&setup) {
+            Ok(protection) => protection,
+            Err(error) => return error.report(),
+        },
+    };
+    common::banner::print(&setup, "axum");
+    if let Some(entries) = cache_entries {
+        println!("  verified-token cache {entries} entries");
     }
     let identity = stand_in_identity(&setup);
     let unguarded = MapRequestLayer::new(move |mut request: Request<Body>| {
         request.extensions_mut().insert(identity.clone());
         request
     })
-    .layer(setup.mcp_service());
-    let bearer_only = setup.guard.layer().layer(setup.mcp_service());
-    let app = common::apps::axum_routes(&setup)
+    .layer(apps::mcp_service(&setup));
+    let bearer_only = protection.guard.layer().layer(apps::mcp_service(&setup));
+    let app = apps::axum_routes(&setup, &protection)
         .route_service(UNGUARDED_PATH, unguarded)
         .route_service(BEARER_ONLY_PATH, bearer_only);
     let here = setup.local_addr;
@@ -72,17 +87,16 @@ async fn main() -> ExitCode {
     }
 }
 
-/// Replaces the example's JWT guard by the same guard whose verifier keeps at most `entries`
-/// verified tokens.
-fn resize_token_cache(setup: &mut common::setup::Setup, entries: &str) -> Result<(), String> {
+/// The example's protection with a JWT verifier that keeps at most `entries` verified tokens.
+fn resized_token_cache(setup: &Setup, entries: &str) -> Result<Protection, String> {
     let entries: u64 = entries
         .parse()
         .map_err(|e| format!("{entries:?} is not a number of entries: {e}"))?;
-    if setup.config.verifier != common::config::VerifierKind::Jwt {
+    if setup.config.verifier != VerifierKind::Jwt {
         return Err("only the JWT verifier has a verified-token cache".into());
     }
-    let mut guard = setup
-        .auth
+    let auth = apps::mcp_auth(setup).map_err(|e| e.to_string())?;
+    let guard = auth
         .bearer_auth_jwt_with(setup.resource.as_str(), |jwt| {
             // 0 measures the verifier without its cache.
             if entries == 0 {
@@ -91,19 +105,14 @@ fn resize_token_cache(setup: &mut common::setup::Setup, entries: &str) -> Result
                 jwt.max_entries(entries)
             }
         })
-        .map_err(|e| e.to_string())?
-        .required_scopes(setup.config.required_scopes.clone())
-        .show_error_details(true);
-    if !setup.config.audience.is_empty() {
-        guard = guard.audience(setup.config.audience.clone());
-    }
-    setup.guard = guard;
-    Ok(())
+        .map_err(|e| e.to_string())?;
+    let guard = apps::guard_settings(setup, guard);
+    Ok(Protection { auth, guard })
 }
 
 /// What the guard would hand the tool for a typical token: subject, client, scopes, audience
 /// and the identity claims the load script's token carries.
-fn stand_in_identity(setup: &common::setup::Setup) -> AuthInfo {
+fn stand_in_identity(setup: &Setup) -> AuthInfo {
     let scopes = if setup.config.required_scopes.is_empty() {
         vec!["read".to_owned(), "write".to_owned()]
     } else {
