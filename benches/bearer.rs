@@ -49,8 +49,9 @@ fn guard() -> BearerAuth {
         info.token = token;
         async move { Ok(info) }
     })
-    .expect("guard")
     .required_scopes(["read"])
+    .build()
+    .expect("guard")
 }
 
 fn headers(authorization: Option<&str>) -> HeaderMap {

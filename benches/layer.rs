@@ -66,15 +66,22 @@ fn layer(c: &mut Criterion) {
         .expect("configuration");
     let cached = auth
         .bearer_auth_jwt(RESOURCE)
-        .expect("guard")
-        .required_scopes(["read"]);
+        .required_scopes(["read"])
+        .build()
+        .expect("guard");
     let fresh = auth
         .bearer_auth_jwt_with(RESOURCE, |jwt| jwt.cache(false))
-        .expect("guard")
-        .required_scopes(["read"]);
+        .required_scopes(["read"])
+        .build()
+        .expect("guard");
+    let policy = OperationScopes::builder()
+        .tool("secret", ["admin"])
+        .build()
+        .expect("policy");
     let cached_service = cached.layer().layer(service_fn(ok));
     let mcp_guard_service = cached
-        .with_operation_scopes(OperationScopes::new().tool("secret", ["admin"]))
+        .mcp_guard()
+        .operation_scopes(policy)
         .layer()
         .layer(service_fn(ok::<Either<Full<Bytes>, Full<Bytes>>>));
     let fresh_service = fresh.layer().layer(service_fn(ok));

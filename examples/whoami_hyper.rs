@@ -64,8 +64,7 @@ async fn serve(listener: TcpListener, setup: Setup) -> Result<(), SetupError> {
             UserinfoVerifier::new(setup.authorization_server.clone()),
         ),
         VerifierKind::Introspection => auth.bearer_auth(resource, setup.introspection_verifier()?),
-    }
-    .map_err(SetupError::resource)?;
+    };
     let mut guard = guard
         .required_scopes(setup.config.required_scopes.clone())
         // A development aid: refusals say why (expected vs actual audience, scopes, ...).
@@ -77,14 +76,16 @@ async fn serve(listener: TcpListener, setup: Setup) -> Result<(), SetupError> {
         // Userinfo answers carry no audience: the check cannot be made (the banner warns).
         guard = guard.skip_audience_check();
     }
+    let guard = guard.build().map_err(SetupError::resource)?;
     // After authentication: each session is bound to its caller (the default), and `secret`
     // also needs `admin` (403 with a step-up challenge). The challenge keeps the OpenID
     // scopes the caller holds: the identity claims depend on them.
-    let guard = guard.with_operation_scopes(
-        OperationScopes::new()
-            .tool("secret", [ADMIN_SCOPE])
-            .known_scopes(["openid", "profile", "email"]),
-    );
+    let policy = OperationScopes::builder()
+        .tool("secret", [ADMIN_SCOPE])
+        .known_scopes(["openid", "profile", "email"])
+        .build()
+        .map_err(SetupError::other)?;
+    let guard = guard.mcp_guard().operation_scopes(policy);
 
     // 3. The MCP endpoint behind the guard, and 4. the metadata, which needs no token.
     let mcp = StreamableHttpService::new(

@@ -18,7 +18,7 @@ use http_body_util::combinators::UnsyncBoxBody;
 use hyper::body::Incoming;
 use mcp_auth::integrations::hyper::McpRouter;
 use mcp_auth::tower::{McpGuard, OperationScopes};
-use mcp_auth::{BearerAuth, McpAuth, ProtectedResource, UserinfoVerifier};
+use mcp_auth::{BearerAuth, BearerAuthBuilder, McpAuth, ProtectedResource, UserinfoVerifier};
 use rmcp::transport::streamable_http_server::StreamableHttpService;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use tower::{BoxError, Layer, Service, ServiceBuilder};
@@ -52,16 +52,17 @@ impl Protection {
             VerifierKind::Introspection => {
                 auth.bearer_auth(resource, setup.introspection_verifier()?)
             }
-        }
-        .map_err(SetupError::resource)?;
-        let guard = guard_settings(setup, guard);
+        };
+        let guard = guard_settings(setup, guard)
+            .build()
+            .map_err(SetupError::resource)?;
         Ok(Self { auth, guard })
     }
 
     /// The bearer guard with the MCP-aware checks, in order: authentication, sessions bound to
     /// the caller that created them (the default), then the per-tool scopes.
     pub fn mcp_guard(&self) -> McpGuard {
-        self.guard.with_operation_scopes(operation_scopes())
+        self.guard.mcp_guard().operation_scopes(operation_scopes())
     }
 }
 
@@ -80,7 +81,7 @@ pub fn mcp_auth(setup: &Setup) -> Result<McpAuth, SetupError> {
 
 /// What the examples set on every bearer guard, whatever its verifier: the required scopes,
 /// error details, and the accepted audience (`MCP_AUTH_AUDIENCE`; none for userinfo).
-pub fn guard_settings(setup: &Setup, guard: BearerAuth) -> BearerAuth {
+pub fn guard_settings(setup: &Setup, guard: BearerAuthBuilder) -> BearerAuthBuilder {
     let mut guard = guard
         .required_scopes(setup.config.required_scopes.clone())
         .show_error_details(true);
@@ -95,10 +96,16 @@ pub fn guard_settings(setup: &Setup, guard: BearerAuth) -> BearerAuth {
 
 /// The examples' per-tool scopes: `secret` needs `admin` on top of the required scopes, and
 /// step-up challenges repeat the OpenID scopes the caller holds.
+///
+/// # Panics
+///
+/// Never: the scopes are literals `build` accepts.
 pub fn operation_scopes() -> OperationScopes {
-    OperationScopes::new()
+    OperationScopes::builder()
         .tool("secret", [ADMIN_SCOPE])
         .known_scopes(["openid", "profile", "email"])
+        .build()
+        .expect("the examples' per-tool scopes are valid scope tokens")
 }
 
 /// The rmcp service of the examples (not guarded), serving the `whoami` and `secret` tools.

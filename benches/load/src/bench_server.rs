@@ -96,17 +96,17 @@ fn resized_token_cache(setup: &Setup, entries: &str) -> Result<Protection, Strin
         return Err("only the JWT verifier has a verified-token cache".into());
     }
     let auth = apps::mcp_auth(setup).map_err(|e| e.to_string())?;
-    let guard = auth
-        .bearer_auth_jwt_with(setup.resource.as_str(), |jwt| {
-            // 0 measures the verifier without its cache.
-            if entries == 0 {
-                jwt.cache(false)
-            } else {
-                jwt.max_entries(entries)
-            }
-        })
+    let guard = auth.bearer_auth_jwt_with(setup.resource.as_str(), |jwt| {
+        // 0 measures the verifier without its cache.
+        if entries == 0 {
+            jwt.cache(false)
+        } else {
+            jwt.max_entries(entries)
+        }
+    });
+    let guard = apps::guard_settings(setup, guard)
+        .build()
         .map_err(|e| e.to_string())?;
-    let guard = apps::guard_settings(setup, guard);
     Ok(Protection { auth, guard })
 }
 
