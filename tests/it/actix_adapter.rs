@@ -143,9 +143,10 @@ fn guard_for(auth: &McpAuth, resource: &str, auth_server: &AuthServer) -> Bearer
         .build()
         .expect("a valid JWT verifier");
     auth.bearer_auth(resource, verifier)
-        .expect("a configured resource")
         .required_scopes(["read"])
         .show_error_details(true)
+        .build()
+        .expect("a configured resource")
 }
 
 impl Fixture {
@@ -724,7 +725,7 @@ async fn extractor_reads_the_middleware_result_or_authenticates_with_the_app_dat
 }
 
 #[actix_web::test]
-async fn extractor_without_middleware_or_guard_answers_a_generic_401_and_option_gives_none() {
+async fn extractor_without_middleware_or_guard_answers_500_and_option_gives_none() {
     let fixture = Fixture::start().await;
     let token = format!("Bearer {}", fixture.token("read"));
 
@@ -738,9 +739,21 @@ async fn extractor_without_middleware_or_guard_answers_a_generic_401_and_option_
             .unwrap(),
     )
     .await;
-    assert_eq!(answer.status, 401);
-    assert_eq!(challenge(&answer), BearerChallenge::default());
-    assert_eq!(json_body(&answer)["error"], "unauthorized");
+    assert_eq!(answer.status, 500);
+    assert!(
+        !answer
+            .headers
+            .iter()
+            .any(|(name, _)| name == "www-authenticate")
+    );
+    let body = json_body(&answer);
+    assert_eq!(body["error"], "server_error");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .is_some_and(|d| d.contains("BearerAuthMiddleware")),
+        "{body}"
+    );
 
     let maybe = fixture
         .http
@@ -761,7 +774,7 @@ async fn authorization_server_mode_metadata_is_served_like_the_metadata_service(
         .await
         .expect("the test authorization server starts");
     #[allow(deprecated)]
-    let auth = McpAuth::authorization_server(AuthServer::discover(
+    let auth = mcp_auth::DelegatedAuth::new(AuthServer::discover(
         auth_server.issuer(),
         AuthServerType::OAuth,
     ))

@@ -36,9 +36,10 @@ async fn serve(issuer: &str, http: HttpClient, cooldown: Duration, max_age: Dura
             .bearer_auth_jwt_with(resource, |jwt| {
                 jwt.jwks_refresh_cooldown(cooldown).jwks_max_age(max_age)
             })
-            .expect("guard")
             .required_scopes(["read"])
-            .show_error_details(true);
+            .show_error_details(true)
+            .build()
+            .expect("guard");
         (auth, guard)
     })
     .await

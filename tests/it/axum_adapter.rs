@@ -52,8 +52,9 @@ impl Fixture {
             .expect("verifier");
         let guard = auth
             .bearer_auth(resource.as_str(), verifier)
-            .expect("guard")
-            .required_scopes(["read"]);
+            .required_scopes(["read"])
+            .build()
+            .expect("guard");
         Self {
             issuer,
             listener,
@@ -188,6 +189,28 @@ async fn metadata_router_serves_the_document_with_cors_and_all_methods() {
 }
 
 #[tokio::test]
+async fn the_delegated_mode_has_a_metadata_router_too() {
+    let fixture = Fixture::new().await;
+    #[allow(deprecated)]
+    let delegated = mcp_auth::DelegatedAuth::new(AuthServer::discover(
+        fixture.issuer.issuer(),
+        AuthServerType::Oidc,
+    ))
+    .expect("delegated mode");
+    #[allow(deprecated)]
+    let app = Router::new().merge(delegated.metadata_router());
+    let served = fixture.serve(app);
+    let response = served
+        .send(Method::GET, "/.well-known/oauth-authorization-server", None)
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["access-control-allow-origin"], "*");
+    let metadata: Value =
+        serde_json::from_str(&response.text().await.expect("body")).expect("JSON");
+    assert_eq!(metadata["issuer"], served.issuer.issuer());
+}
+
+#[tokio::test]
 async fn route_layer_guards_the_routes_and_leaves_the_metadata_open() {
     let fixture = Fixture::new().await;
     let metadata_url = fixture.metadata_url();
@@ -285,34 +308,28 @@ async fn layer_around_a_nested_service_guards_everything_below_it() {
 }
 
 #[tokio::test]
-async fn extractor_without_the_layer_rejects_with_a_bare_bearer_401_not_a_500() {
+async fn extractor_without_the_layer_answers_500_naming_the_layer() {
+    // A route without the layer is a server bug: the one answer to a missing AuthInfo, also
+    // when the route carries the guard as an extension (only the layer authenticates).
     let fixture = Fixture::new().await;
-    let app = Router::new().route("/unguarded", get(whoami));
-    let served = fixture.serve(app);
-    let (status, challenge, body) = served.get("/unguarded", Some("anything")).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert_eq!(challenge, Some(BearerChallenge::default()));
-    let body: Value = serde_json::from_str(&body).expect("JSON");
-    assert_eq!(body["error"], "unauthorized");
-}
-
-#[tokio::test]
-async fn extractor_rejection_uses_the_guards_challenge_when_the_route_carries_the_guard() {
-    let fixture = Fixture::new().await;
-    let metadata_url = fixture.metadata_url();
-    let app = Router::new()
-        .route("/unguarded", get(whoami))
-        .layer(Extension(fixture.guard.clone()));
-    let served = fixture.serve(app);
-    let (status, challenge, _) = served.get("/unguarded", None).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let challenge = challenge.expect("challenge");
-    assert_eq!(challenge.error, None);
-    assert_eq!(
-        challenge.resource_metadata.as_deref(),
-        Some(metadata_url.as_str())
+    let app = Router::new().route("/unguarded", get(whoami)).route(
+        "/with-extension",
+        get(whoami).layer(Extension(fixture.guard.clone())),
     );
-    assert_eq!(challenge.scope, ["read"]);
+    let served = fixture.serve(app);
+    for path in ["/unguarded", "/with-extension"] {
+        let (status, challenge, body) = served.get(path, Some("anything")).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{path}");
+        assert_eq!(challenge, None, "{path}");
+        let body: Value = serde_json::from_str(&body).expect("JSON");
+        assert_eq!(body["error"], "server_error");
+        assert!(
+            body["error_description"]
+                .as_str()
+                .is_some_and(|d| d.contains("BearerAuthLayer")),
+            "{body}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -327,7 +344,7 @@ async fn handlers_can_take_a_result_to_see_the_rejection() {
     let served = fixture.serve(Router::new().route("/explain", get(explain)));
     let (_, _, body) = served.get("/explain", None).await;
     assert!(
-        body.starts_with("401: ") && body.contains("BearerAuthLayer"),
+        body.starts_with("500: ") && body.contains("BearerAuthLayer"),
         "{body}"
     );
 }

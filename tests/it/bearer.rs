@@ -17,8 +17,8 @@ use mcp_auth::bearer::BearerChallenge;
 use mcp_auth::testing::{Endpoint, TestAuthServer};
 use mcp_auth::verify::JwtVerifier;
 use mcp_auth::{
-    AuthInfo, AuthServer, AuthServerType, BearerAuth, McpAuth, ProtectedResource, TokenVerifier,
-    VerifyError,
+    AuthInfo, AuthServer, AuthServerType, BearerAuth, BearerAuthBuilder, ConfigError, McpAuth,
+    ProtectedResource, TokenVerifier, VerifyError,
 };
 use serde_json::{Value, json};
 use tower::{Layer, ServiceExt, service_fn};
@@ -72,10 +72,8 @@ fn verifier() -> impl TokenVerifier {
     }
 }
 
-fn guard() -> BearerAuth {
-    mcp_auth()
-        .bearer_auth(RESOURCE, verifier())
-        .expect("known resource")
+fn guard() -> BearerAuthBuilder {
+    mcp_auth().bearer_auth(RESOURCE, verifier())
 }
 
 /// What came back, and whether the protected service ran.
@@ -163,7 +161,11 @@ fn request_to(uri: &str, authorization: &[&str]) -> Request<Full<Bytes>> {
 }
 
 async fn send(authorization: &[&str]) -> Outcome {
-    send_with(&guard().required_scopes(["read"]), request(authorization)).await
+    send_with(
+        &guard().required_scopes(["read"]).build().unwrap(),
+        request(authorization),
+    )
+    .await
 }
 
 const BARE_CHALLENGE: &str = "Bearer scope=\"read\", \
@@ -220,7 +222,7 @@ async fn non_bearer_scheme_gets_the_same_bare_401() {
 
 #[tokio::test]
 async fn without_required_scopes_the_bare_challenge_has_only_resource_metadata() {
-    let outcome = send_with(&guard(), request(&[])).await;
+    let outcome = send_with(&guard().build().unwrap(), request(&[])).await;
     assert_eq!(
         outcome.www_authenticate.as_deref(),
         Some(
@@ -246,7 +248,7 @@ async fn the_scheme_is_case_insensitive() {
 #[tokio::test]
 async fn a_token_in_the_query_string_is_ignored() {
     let outcome = send_with(
-        &guard().required_scopes(["read"]),
+        &guard().required_scopes(["read"]).build().unwrap(),
         request_to("/mcp?access_token=read-write", &[]),
     )
     .await;
@@ -256,7 +258,7 @@ async fn a_token_in_the_query_string_is_ignored() {
 
     // The header alone decides; the query's junk token changes nothing.
     let outcome = send_with(
-        &guard().required_scopes(["read"]),
+        &guard().required_scopes(["read"]).build().unwrap(),
         request_to("/mcp?access_token=junk", &["Bearer read-only"]),
     )
     .await;
@@ -330,7 +332,7 @@ async fn a_malformed_token_gets_400_invalid_request() {
         AUTHORIZATION,
         HeaderValue::from_bytes(b"Bearer \xff\xfe").unwrap(),
     );
-    let outcome = send_with(&guard().required_scopes(["read"]), request).await;
+    let outcome = send_with(&guard().required_scopes(["read"]).build().unwrap(), request).await;
     assert_eq!(outcome.status, StatusCode::BAD_REQUEST);
 }
 
@@ -348,7 +350,7 @@ async fn an_overlong_authorization_header_gets_400_before_verification() {
         Some("The Authorization header is longer than 8192 bytes.")
     );
 
-    let small = guard().max_header_bytes(17);
+    let small = guard().max_header_bytes(17).build().unwrap();
     assert_eq!(
         send_with(&small, request(&["Bearer read-write"]))
             .await
@@ -417,7 +419,10 @@ async fn a_wrong_or_missing_audience_gets_401_invalid_token() {
 
 #[tokio::test]
 async fn an_explicit_audience_list_replaces_the_resource() {
-    let guard = guard().audience(["https://api.example.com/other"]);
+    let guard = guard()
+        .audience(["https://api.example.com/other"])
+        .build()
+        .unwrap();
     assert_eq!(
         send_with(&guard, request(&["Bearer other-audience"]))
             .await
@@ -434,7 +439,7 @@ async fn an_explicit_audience_list_replaces_the_resource() {
 
 #[tokio::test]
 async fn the_audience_check_is_off_only_when_asked() {
-    let guard = guard().skip_audience_check();
+    let guard = guard().skip_audience_check().build().unwrap();
     assert_eq!(
         send_with(&guard, request(&["Bearer other-audience"]))
             .await
@@ -456,21 +461,16 @@ async fn the_audience_check_is_off_only_when_asked() {
     );
 }
 
-#[tokio::test]
-async fn an_empty_audience_list_is_a_misconfiguration_answered_500() {
-    let outcome = send_with(
-        &guard().audience(Vec::<String>::new()),
-        request(&["Bearer read-write"]),
-    )
-    .await;
-    assert_eq!(outcome.status, StatusCode::INTERNAL_SERVER_ERROR);
-    assert_eq!(outcome.www_authenticate, None);
-    assert_eq!(outcome.inner_calls, 0);
+#[test]
+fn an_empty_audience_list_is_refused_when_the_guard_is_built() {
+    let err = guard().audience(Vec::<String>::new()).build().unwrap_err();
+    assert!(matches!(err, ConfigError::EmptyAudience), "{err:?}");
+    assert!(err.to_string().contains("skip_audience_check()"), "{err}");
 }
 
 #[tokio::test]
 async fn missing_scopes_get_403_naming_every_required_scope() {
-    let guard = guard().required_scopes(["read", "write"]);
+    let guard = guard().required_scopes(["read", "write"]).build().unwrap();
     let outcome = send_with(&guard, request(&["Bearer read-only"])).await;
     assert_eq!(outcome.status, StatusCode::FORBIDDEN);
     assert_eq!(
@@ -502,7 +502,9 @@ async fn missing_scopes_get_403_naming_every_required_scope() {
 async fn required_scopes_accumulate_and_401_challenges_name_them_all() {
     let guard = guard()
         .required_scopes(["read"])
-        .required_scopes(["write", "read"]);
+        .required_scopes(["write", "read"])
+        .build()
+        .unwrap();
     let outcome = send_with(&guard, request(&["Bearer expired"])).await;
     assert_eq!(outcome.challenge().scope, ["read", "write"]);
     assert_eq!(
@@ -516,13 +518,18 @@ async fn required_scopes_accumulate_and_401_challenges_name_them_all() {
 #[tokio::test]
 async fn a_scope_hierarchy_lets_a_broad_scope_imply_narrower_ones() {
     let plain = guard().required_scopes(["files:read"]);
-    let outcome = send_with(&plain, request(&["Bearer files-admin"])).await;
+    let outcome = send_with(
+        &plain.clone().build().unwrap(),
+        request(&["Bearer files-admin"]),
+    )
+    .await;
     assert_eq!(outcome.status, StatusCode::FORBIDDEN);
     assert_eq!(outcome.json()["missing_scopes"], json!(["files:read"]));
 
     let with_hierarchy = plain
-        .clone()
-        .scope_implies("files:admin", ["files:read", "files:write"]);
+        .scope_implies("files:admin", ["files:read", "files:write"])
+        .build()
+        .unwrap();
     let outcome = send_with(&with_hierarchy, request(&["Bearer files-admin"])).await;
     assert_eq!(outcome.status, StatusCode::OK);
     // The handler sees the scopes the token grants, not the expansion.
@@ -532,7 +539,9 @@ async fn a_scope_hierarchy_lets_a_broad_scope_imply_narrower_ones() {
     let transitive = guard()
         .required_scopes(["files:read"])
         .scope_implies("files:admin", ["files:write"])
-        .scope_implies("files:write", ["files:read"]);
+        .scope_implies("files:write", ["files:read"])
+        .build()
+        .unwrap();
     assert_eq!(
         send_with(&transitive, request(&["Bearer files-admin"]))
             .await
@@ -541,7 +550,9 @@ async fn a_scope_hierarchy_lets_a_broad_scope_imply_narrower_ones() {
     );
     let reverse = guard()
         .required_scopes(["files:admin"])
-        .scope_implies("files:admin", ["read"]);
+        .scope_implies("files:admin", ["read"])
+        .build()
+        .unwrap();
     assert_eq!(
         send_with(&reverse, request(&["Bearer read-only"]))
             .await
@@ -573,15 +584,28 @@ async fn a_misconfigured_verifier_gets_500_without_a_challenge() {
     assert_eq!(outcome.inner_calls, 0);
 }
 
-#[tokio::test]
-async fn an_invalid_required_scope_is_a_misconfiguration_answered_500() {
+#[test]
+fn an_invalid_required_scope_is_refused_when_the_guard_is_built() {
     for bad in ["", "has space", "quo\"te", "caf\u{e9}"] {
-        let guard = guard().required_scopes(["read", bad]);
-        for header in [&[][..], &["Bearer read-write"][..]] {
-            let outcome = send_with(&guard, request(header)).await;
-            assert_eq!(outcome.status, StatusCode::INTERNAL_SERVER_ERROR, "{bad:?}");
-            assert_eq!(outcome.inner_calls, 0);
-        }
+        let err = guard().required_scopes(["read", bad]).build().unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::InvalidScope { setting: "required_scopes", scope } if scope == bad),
+            "{bad:?}: {err:?}"
+        );
+        let err = guard()
+            .scope_implies("files:admin", [bad])
+            .build()
+            .unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                ConfigError::InvalidScope {
+                    setting: "scope_implies",
+                    ..
+                }
+            ),
+            "{bad:?}: {err:?}"
+        );
     }
 }
 
@@ -592,7 +616,9 @@ async fn error_details_are_shown_only_when_enabled() {
 
     let detailed = guard()
         .required_scopes(["read", "write"])
-        .show_error_details(true);
+        .show_error_details(true)
+        .build()
+        .unwrap();
     let outcome = send_with(&detailed, request(&["Bearer other-issuer"])).await;
     assert_eq!(
         outcome.json()["cause"],
@@ -628,6 +654,7 @@ async fn challenge_values_never_carry_quotes_backslashes_or_non_ascii() {
         .bearer_auth(RESOURCE, |_token: String| async move {
             Err::<AuthInfo, _>(VerifyError::invalid_token("bad \"sig\" \\ caf\u{e9}\r\n"))
         })
+        .build()
         .unwrap();
     let outcome = send_with(&guard, request(&["Bearer x"])).await;
     let header = outcome.www_authenticate.clone().unwrap();
@@ -645,7 +672,7 @@ async fn challenge_values_never_carry_quotes_backslashes_or_non_ascii() {
 
 #[tokio::test]
 async fn a_realm_is_rendered_first_when_configured() {
-    let outcome = send_with(&guard().realm("mcp"), request(&[])).await;
+    let outcome = send_with(&guard().realm("mcp").build().unwrap(), request(&[])).await;
     assert_eq!(
         outcome.www_authenticate.as_deref(),
         Some(
@@ -662,7 +689,7 @@ async fn auth_info_already_in_the_request_is_replaced_by_the_verified_one() {
             .with_subject("mallory")
             .with_scopes(["admin"]),
     );
-    let outcome = send_with(&guard(), request).await;
+    let outcome = send_with(&guard().build().unwrap(), request).await;
     assert_eq!(
         outcome.json(),
         json!({"subject": "alice", "scopes": ["read"]})
@@ -671,7 +698,7 @@ async fn auth_info_already_in_the_request_is_replaced_by_the_verified_one() {
 
 #[tokio::test]
 async fn the_framework_neutral_entry_points_agree_with_the_layer() {
-    let guard = guard().required_scopes(["read"]);
+    let guard = guard().required_scopes(["read"]).build().unwrap();
     let info = guard
         .authenticate_values([&b"Bearer read-only"[..]])
         .await
@@ -700,7 +727,7 @@ async fn the_framework_neutral_entry_points_agree_with_the_layer() {
 
 #[tokio::test]
 async fn fine_grained_reasons_match_mcp_auth_codes() {
-    let guard = guard().required_scopes(["read", "write"]);
+    let guard = guard().required_scopes(["read", "write"]).build().unwrap();
     let cases: [(&[&str], &str); 9] = [
         (&[], "missing_auth_header"),
         (&["Basic abc"], "unsupported_auth_scheme"),
@@ -733,13 +760,14 @@ async fn tokens_never_appear_in_logs_on_any_path() {
         .build()
         .unwrap();
     let jwt = JwtVerifier::builder()
-        .authorization_server(auth.authorization_servers(RESOURCE).unwrap()[0].clone())
+        .authorization_server(auth.trusted_servers(RESOURCE).unwrap()[0].clone())
         .build()
         .unwrap();
     let jwt_guard = auth
         .bearer_auth(RESOURCE, jwt)
-        .unwrap()
-        .required_scopes(["read"]);
+        .required_scopes(["read"])
+        .build()
+        .unwrap();
 
     let secret = "SeCrEtToKeN-4242";
     let closure_guard = mcp_auth()
@@ -750,9 +778,10 @@ async fn tokens_never_appear_in_logs_on_any_path() {
                 Err(VerifyError::invalid_token("unknown token"))
             }
         })
-        .unwrap()
         .required_scopes(["read", "write"])
-        .show_error_details(true);
+        .show_error_details(true)
+        .build()
+        .unwrap();
 
     let good = server.token().audience(RESOURCE).scope("read").sign();
     let wrong_audience = server
@@ -838,13 +867,14 @@ async fn serve_mcp(issuers: &[&TestAuthServer], scopes: &[&str]) -> McpServer {
         .build()
         .unwrap();
     let mut jwt = JwtVerifier::builder();
-    for server in auth.authorization_servers(resource.as_str()).unwrap() {
+    for server in auth.trusted_servers(resource.as_str()).unwrap() {
         jwt = jwt.authorization_server(server.clone());
     }
     let guard = auth
         .bearer_auth(resource.as_str(), jwt.build().unwrap())
-        .unwrap()
-        .required_scopes(scopes.iter().copied());
+        .required_scopes(scopes.iter().copied())
+        .build()
+        .unwrap();
 
     let calls = Arc::new(AtomicUsize::new(0));
     let counter = calls.clone();

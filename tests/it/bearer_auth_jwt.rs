@@ -53,12 +53,14 @@ async fn guards_of_one_resource_share_one_jwks_cache() {
     let auth = mcp_auth(&server);
     let reader = auth
         .bearer_auth_jwt(RESOURCE)
-        .unwrap()
-        .required_scopes(["read"]);
+        .required_scopes(["read"])
+        .build()
+        .unwrap();
     let writer = auth
         .bearer_auth_jwt(RESOURCE)
-        .unwrap()
-        .required_scopes(["write"]);
+        .required_scopes(["write"])
+        .build()
+        .unwrap();
     let token = server.token().audience(RESOURCE).scope("read write").sign();
     assert_eq!(status_of(&reader, &token).await, StatusCode::OK);
     assert_eq!(status_of(&writer, &token).await, StatusCode::OK);
@@ -80,17 +82,19 @@ async fn bearer_auth_jwt_with_applies_the_verifier_settings() {
     let auth = mcp_auth(&server);
     let strict = auth
         .bearer_auth_jwt_with(RESOURCE, |jwt| jwt.strict_rfc9068(true))
+        .build()
         .unwrap();
     let plain_jwt = server.token().audience(RESOURCE).typ(Some("JWT")).sign();
     assert_eq!(
         status_of(&strict, &plain_jwt).await,
         StatusCode::UNAUTHORIZED
     );
-    let relaxed = auth.bearer_auth_jwt(RESOURCE).unwrap();
+    let relaxed = auth.bearer_auth_jwt(RESOURCE).build().unwrap();
     assert_eq!(status_of(&relaxed, &plain_jwt).await, StatusCode::OK);
 
     let no_leeway = auth
         .bearer_auth_jwt_with(RESOURCE, |jwt| jwt.leeway(Duration::ZERO))
+        .build()
         .unwrap();
     let just_expired = server
         .token()
@@ -114,8 +118,9 @@ async fn a_scope_prefix_lets_challenges_name_what_clients_must_request() {
     let auth = mcp_auth(&server);
     let guard = auth
         .bearer_auth_jwt_with(RESOURCE, |jwt| jwt.scope_prefix(API))
-        .unwrap()
-        .required_scopes([format!("{API}access_as_user")]);
+        .required_scopes([format!("{API}access_as_user")])
+        .build()
+        .unwrap();
 
     let permitted = server
         .token()
@@ -148,8 +153,9 @@ async fn a_scope_prefix_lets_challenges_name_what_clients_must_request() {
     // Without the prefix, the bare name does not match the full one.
     let unprefixed = auth
         .bearer_auth_jwt(RESOURCE)
-        .unwrap()
-        .required_scopes([format!("{API}access_as_user")]);
+        .required_scopes([format!("{API}access_as_user")])
+        .build()
+        .unwrap();
     assert_eq!(
         status_of(&unprefixed, &permitted).await,
         StatusCode::FORBIDDEN
@@ -170,6 +176,7 @@ async fn an_unknown_resource_is_named() {
     let server = TestAuthServer::start().await.unwrap();
     let err = mcp_auth(&server)
         .bearer_auth_jwt("https://api.example.com/other")
+        .build()
         .unwrap_err();
     assert!(
         err.to_string().contains("https://api.example.com/other"),
@@ -182,9 +189,9 @@ async fn an_unknown_resource_is_named() {
 async fn the_delegated_mode_verifies_jwts_from_its_one_server() {
     let server = TestAuthServer::start().await.unwrap();
     let auth =
-        McpAuth::authorization_server(AuthServer::discover(server.issuer(), AuthServerType::Oidc))
+        mcp_auth::DelegatedAuth::new(AuthServer::discover(server.issuer(), AuthServerType::Oidc))
             .unwrap();
-    let guard = auth.bearer_auth_jwt(None).unwrap();
+    let guard = auth.bearer_auth_jwt().build().unwrap();
     let token = server.token().sign();
     assert_eq!(status_of(&guard, &token).await, StatusCode::OK);
     let foreign = TestAuthServer::start().await.unwrap().token().sign();

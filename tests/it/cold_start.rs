@@ -42,8 +42,9 @@ async fn serve(issuer: &TestAuthServer) -> String {
         .expect("configuration");
     let guard = auth
         .bearer_auth_jwt(RESOURCE)
-        .expect("guard")
-        .required_scopes(["read"]);
+        .required_scopes(["read"])
+        .build()
+        .expect("guard");
     let app = Router::new()
         .route("/mcp", post(whoami))
         .layer(guard.layer());

@@ -77,7 +77,7 @@ impl Fixture {
                 ),
                 Kind::Userinfo => auth
                     .bearer_auth(resource, UserinfoVerifier::new(as_server))
-                    .map(|guard| guard.skip_audience_check()),
+                    .skip_audience_check(),
                 Kind::Introspection => auth.bearer_auth(
                     resource,
                     IntrospectionVerifier::builder(as_server)
@@ -86,9 +86,10 @@ impl Fixture {
                         .expect("verifier"),
                 ),
             }
-            .expect("guard")
             .required_scopes(["read"])
-            .show_error_details(true);
+            .show_error_details(true)
+            .build()
+            .expect("guard");
             (auth, guard)
         })
         .await;

@@ -20,7 +20,9 @@ use hostile_support::{App, Outcome, counting};
 use http::StatusCode;
 use mcp_auth::testing::TestAuthServer;
 use mcp_auth::verify::JwtVerifier;
-use mcp_auth::{AuthServer, AuthServerType, BearerAuth, McpAuth, ProtectedResource};
+use mcp_auth::{
+    AuthServer, AuthServerType, BearerAuth, BearerAuthBuilder, McpAuth, ProtectedResource,
+};
 
 struct Fixture {
     server: TestAuthServer,
@@ -34,7 +36,7 @@ impl Fixture {
         Self::start_with(|guard| guard).await
     }
 
-    async fn start_with(tune: impl FnOnce(BearerAuth) -> BearerAuth) -> Fixture {
+    async fn start_with(tune: impl FnOnce(BearerAuthBuilder) -> BearerAuthBuilder) -> Fixture {
         let server = TestAuthServer::start().await.expect("test AS");
         let verifier_calls = Arc::new(AtomicUsize::new(0));
         let calls = Arc::clone(&verifier_calls);
@@ -54,10 +56,9 @@ impl Fixture {
                 .expect("verifier");
             let guard = auth
                 .bearer_auth(resource, counting(jwt, calls))
-                .expect("guard")
                 .required_scopes(["read"])
                 .show_error_details(true);
-            let guard = tune(guard);
+            let guard = tune(guard).build().expect("guard");
             kept = Some(guard.clone());
             (auth, guard)
         })

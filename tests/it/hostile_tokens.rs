@@ -45,9 +45,10 @@ impl Fixture {
                 .expect("verifier");
             let guard = auth
                 .bearer_auth(resource, jwt)
-                .expect("guard")
                 .required_scopes(["read"])
-                .max_header_bytes(256 * 1024);
+                .max_header_bytes(256 * 1024)
+                .build()
+                .expect("guard");
             (auth, guard)
         })
         .await;

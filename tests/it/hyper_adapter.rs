@@ -66,8 +66,9 @@ impl Guarded {
             .expect("verifier");
         let guard = auth
             .bearer_auth(resource.as_str(), verifier)
-            .expect("guard")
-            .required_scopes(["read"]);
+            .required_scopes(["read"])
+            .build()
+            .expect("guard");
         let app = McpRouter::new(
             auth.metadata_service(),
             "/mcp",

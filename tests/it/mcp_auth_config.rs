@@ -1,7 +1,7 @@
 //! `McpAuth` configuration: the resource-server mode's validation errors, per-resource guards,
 //! and the deprecated authorization-server mode.
 #![cfg(feature = "test-util")]
-#![allow(deprecated)] // McpAuth::authorization_server is deprecated on purpose; it is tested here.
+#![allow(deprecated)] // DelegatedAuth is deprecated on purpose; it is tested here.
 
 use crate::support::logs;
 
@@ -9,8 +9,8 @@ use crate::support::fixtures::{as_metadata, resolved};
 use http::{HeaderMap, HeaderValue, StatusCode};
 use mcp_auth::bearer::BearerChallenge;
 use mcp_auth::{
-    AuthInfo, AuthServer, AuthServerType, ConfigError, DiscoveryError, McpAuth, MetadataError,
-    ProtectedResource, VerifyError,
+    AuthInfo, AuthServer, AuthServerType, ConfigError, DelegatedAuth, DiscoveryError, McpAuth,
+    MetadataError, ProtectedResource, VerifyError,
 };
 
 /// Accepts any token as coming from the issuer encoded before the first `~`, for `audience`,
@@ -183,6 +183,7 @@ fn loopback_http_resources_are_allowed_for_development() {
         .unwrap();
     let guard = auth
         .bearer_auth("http://localhost:3001/mcp", verifier("x"))
+        .build()
         .unwrap();
     assert_eq!(
         guard.resource_metadata_url(),
@@ -204,7 +205,14 @@ fn resources_whose_metadata_would_share_a_path_are_refused() {
         .build()
         .unwrap_err();
     let message = err.to_string();
-    assert!(matches!(err, ConfigError::Invalid(_)));
+    assert!(
+        matches!(&err, ConfigError::MetadataPathTaken { first, second, path }
+            if first == "https://a.example.com/mcp"
+                && second == "https://b.example.com/mcp"
+                && path == "/.well-known/oauth-protected-resource/mcp"),
+        "{err:?}"
+    );
+    assert!(message.contains("separate McpAuth instances"), "{message}");
     assert!(
         message.contains("`https://a.example.com/mcp`")
             && message.contains("`https://b.example.com/mcp`"),
@@ -234,7 +242,7 @@ fn a_resolved_server_that_fails_validation_is_refused_in_both_modes() {
             matches!(&err, ConfigError::Discovery(DiscoveryError::Invalid { issuer, .. }) if issuer == "https://as.example.com"),
             "{err:?}"
         );
-        let err = McpAuth::authorization_server(AuthServer::from_metadata(metadata)).unwrap_err();
+        let err = DelegatedAuth::new(AuthServer::from_metadata(metadata)).unwrap_err();
         assert!(
             matches!(err, ConfigError::Discovery(DiscoveryError::Invalid { .. })),
             "{err:?}"
@@ -293,6 +301,7 @@ fn asking_for_an_unknown_resource_names_it_and_the_configured_ones() {
         .unwrap();
     let err = auth
         .bearer_auth("https://api.example.com/other", verifier("x"))
+        .build()
         .unwrap_err();
     assert!(
         matches!(&err, ConfigError::UnknownResource { resource, .. } if resource == "https://api.example.com/other")
@@ -305,10 +314,16 @@ fn asking_for_an_unknown_resource_names_it_and_the_configured_ones() {
     // Exact match only: no trailing-slash or case normalisation.
     assert!(
         auth.bearer_auth("https://api.example.com/mcp/", verifier("x"))
+            .build()
             .is_err()
     );
     assert!(
-        auth.authorization_servers("https://api.example.com/other")
+        auth.bearer_auth_jwt("https://api.example.com/other")
+            .build()
+            .is_err()
+    );
+    assert!(
+        auth.trusted_servers("https://api.example.com/other")
             .is_err()
     );
     assert!(
@@ -319,6 +334,7 @@ fn asking_for_an_unknown_resource_names_it_and_the_configured_ones() {
 
 #[test]
 fn resource_mode_requires_a_resource_for_the_guard() {
+    // The resource is a `&str` the type system requires; the empty one names no resource.
     let auth = McpAuth::builder()
         .protected_resource(
             ProtectedResource::new("https://api.example.com/mcp")
@@ -327,10 +343,9 @@ fn resource_mode_requires_a_resource_for_the_guard() {
         .build()
         .unwrap();
     assert!(matches!(
-        auth.bearer_auth(None, verifier("x")),
-        Err(ConfigError::WrongMode(_))
+        auth.bearer_auth("", verifier("x")).build(),
+        Err(ConfigError::UnknownResource { resource, .. }) if resource.is_empty()
     ));
-    assert!(!auth.is_authorization_server_mode());
 }
 
 #[tokio::test]
@@ -348,9 +363,10 @@ async fn each_resource_trusts_only_its_own_servers() {
         .unwrap();
     let guard1 = auth
         .bearer_auth(R1, verifier(R1))
-        .unwrap()
-        .required_scopes(["read:resource1"]);
-    let guard2 = auth.bearer_auth(R2, verifier(R2)).unwrap();
+        .required_scopes(["read:resource1"])
+        .build()
+        .unwrap();
+    let guard2 = auth.bearer_auth(R2, verifier(R2)).build().unwrap();
     assert_eq!(guard1.trusted_issuers(), ["https://as1.example.com"]);
     assert_eq!(guard1.resource(), Some(R1));
 
@@ -394,13 +410,8 @@ async fn each_resource_trusts_only_its_own_servers() {
 #[tokio::test]
 async fn delegated_mode_trusts_its_one_server_and_logs_the_deprecation() {
     logs::capture();
-    let auth = McpAuth::authorization_server(resolved("https://as.example.com")).unwrap();
-    assert!(auth.is_authorization_server_mode());
-    assert!(auth.resources().next().is_none());
-    assert_eq!(
-        auth.authorization_servers(None).unwrap()[0].issuer(),
-        "https://as.example.com"
-    );
+    let auth = DelegatedAuth::new(resolved("https://as.example.com")).unwrap();
+    assert_eq!(auth.server().issuer(), "https://as.example.com");
     let text = logs::text();
     assert!(
         text.lines()
@@ -408,10 +419,12 @@ async fn delegated_mode_trusts_its_one_server_and_logs_the_deprecation() {
         "{text}"
     );
 
-    // Without a resource: no audience check, no resource_metadata.
+    // Without an audience: no audience check, no resource_metadata.
     let guard = auth
-        .bearer_auth(None, verifier("https://anything.example.com"))
+        .bearer_auth(verifier("https://anything.example.com"))
+        .build()
         .unwrap();
+    assert_eq!(guard.resource(), None);
     let ok = token_from("https://as.example.com", "read");
     assert!(guard.authenticate(&headers(&ok)).await.is_ok());
     let foreign = token_from("https://other.example.com", "read");
@@ -422,7 +435,11 @@ async fn delegated_mode_trusts_its_one_server_and_logs_the_deprecation() {
     assert_eq!(challenge.error.as_deref(), Some("invalid_token"));
     assert_eq!(challenge.resource_metadata, None);
 
-    let scoped = guard.clone().required_scopes(["read", "write"]);
+    let scoped = auth
+        .bearer_auth(verifier("https://anything.example.com"))
+        .required_scopes(["read", "write"])
+        .build()
+        .unwrap();
     let rejection = scoped.authenticate(&HeaderMap::new()).await.unwrap_err();
     assert_eq!(
         rejection.www_authenticate().unwrap(),
@@ -437,12 +454,11 @@ async fn delegated_mode_trusts_its_one_server_and_logs_the_deprecation() {
         StatusCode::FORBIDDEN
     );
 
-    // With a resource: it is the accepted audience.
+    // With an audience set on the guard: it is checked.
     let guard = auth
-        .bearer_auth(
-            "https://api.example.com",
-            verifier("https://elsewhere.example.com"),
-        )
+        .bearer_auth(verifier("https://elsewhere.example.com"))
+        .audience(["https://api.example.com"])
+        .build()
         .unwrap();
     assert_eq!(guard.resource_metadata_url(), None);
     assert_eq!(
@@ -454,21 +470,36 @@ async fn delegated_mode_trusts_its_one_server_and_logs_the_deprecation() {
         StatusCode::UNAUTHORIZED
     );
     let guard = auth
-        .bearer_auth(
-            "https://api.example.com",
-            verifier("https://api.example.com"),
-        )
+        .bearer_auth(verifier("https://api.example.com"))
+        .audience(["https://api.example.com"])
+        .build()
         .unwrap();
     assert!(guard.authenticate(&headers(&ok)).await.is_ok());
 }
 
 #[test]
 fn mcp_auth_is_cheap_to_clone_and_thread_safe() {
-    fn assert_traits<T: Clone + Send + Sync + 'static>() {}
-    assert_traits::<McpAuth>();
-    let auth = McpAuth::authorization_server(resolved("https://as.example.com")).unwrap();
+    // The Send + Sync + Clone bounds are compile-time assertions in the crate; this checks a
+    // clone is usable from another thread.
+    let auth = DelegatedAuth::new(resolved("https://as.example.com")).unwrap();
     let clone = auth.clone();
-    std::thread::spawn(move || assert!(clone.is_authorization_server_mode()))
+    std::thread::spawn(move || assert_eq!(clone.server().issuer(), "https://as.example.com"))
         .join()
         .unwrap();
+    let auth = McpAuth::builder()
+        .protected_resource(
+            ProtectedResource::new("https://api.example.com/mcp")
+                .authorization_server(resolved("https://as.example.com")),
+        )
+        .build()
+        .unwrap();
+    let clone = auth.clone();
+    std::thread::spawn(move || {
+        assert_eq!(
+            clone.resources().collect::<Vec<_>>(),
+            ["https://api.example.com/mcp"]
+        );
+    })
+    .join()
+    .unwrap();
 }

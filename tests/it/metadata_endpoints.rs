@@ -1,7 +1,7 @@
 //! The well-known metadata endpoints: exact bytes and headers for several resource shapes,
 //! methods, CORS, and the deprecated authorization-server metadata, in-process and over HTTP.
 #![cfg(feature = "test-util")]
-#![allow(deprecated)] // McpAuth::authorization_server is deprecated on purpose; it is tested here.
+#![allow(deprecated)] // DelegatedAuth is deprecated on purpose; it is tested here.
 
 use std::time::Duration;
 
@@ -10,7 +10,9 @@ use bytes::Bytes;
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use mcp_auth::testing::{Endpoint, Fault, TestAuthServer};
-use mcp_auth::{AuthServer, AuthServerType, McpAuth, MetadataService, ProtectedResource};
+use mcp_auth::{
+    AuthServer, AuthServerType, DelegatedAuth, McpAuth, MetadataService, ProtectedResource,
+};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -268,7 +270,7 @@ async fn resource_mode_does_not_serve_authorization_server_metadata() {
 #[tokio::test]
 async fn delegated_mode_serves_the_resolved_authorization_server_metadata() {
     let metadata = as_metadata(ISSUER);
-    let auth = McpAuth::authorization_server(AuthServer::from_metadata(metadata.clone())).unwrap();
+    let auth = DelegatedAuth::new(AuthServer::from_metadata(metadata.clone())).unwrap();
     let service = auth.metadata_service();
     assert_eq!(
         service.paths().collect::<Vec<_>>(),
@@ -315,8 +317,7 @@ async fn delegated_mode_serves_the_resolved_authorization_server_metadata() {
 async fn delegated_mode_discovers_on_first_request_then_serves_from_cache() {
     let server = TestAuthServer::start().await.unwrap();
     let auth =
-        McpAuth::authorization_server(AuthServer::discover(server.issuer(), AuthServerType::OAuth))
-            .unwrap();
+        DelegatedAuth::new(AuthServer::discover(server.issuer(), AuthServerType::OAuth)).unwrap();
     assert_eq!(
         server.request_count(Endpoint::OAuthMetadata),
         0,
@@ -347,7 +348,7 @@ async fn delegated_mode_discovers_on_first_request_then_serves_from_cache() {
 async fn delegated_mode_answers_503_when_the_metadata_cannot_be_fetched() {
     let server = TestAuthServer::start().await.unwrap();
     server.fail(Endpoint::OAuthMetadata, Fault::Status(502));
-    let auth = McpAuth::authorization_server(
+    let auth = DelegatedAuth::new(
         AuthServer::discover(server.issuer(), AuthServerType::OAuth)
             .with_retry_interval(Duration::from_millis(50)),
     )
@@ -383,8 +384,7 @@ async fn delegated_mode_refuses_to_serve_discovered_metadata_without_s256() {
     let server = TestAuthServer::start().await.unwrap();
     server.set_metadata_override(Some(json!({"code_challenge_methods_supported": ["plain"]})));
     let auth =
-        McpAuth::authorization_server(AuthServer::discover(server.issuer(), AuthServerType::OAuth))
-            .unwrap();
+        DelegatedAuth::new(AuthServer::discover(server.issuer(), AuthServerType::OAuth)).unwrap();
     let answer = call(
         &auth.metadata_service(),
         Method::GET,

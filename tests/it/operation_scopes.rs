@@ -1,5 +1,5 @@
 //! Per-operation scopes with step-up challenges over real HTTP: an rmcp `StreamableHttpService`
-//! behind `guard.with_operation_scopes(policy).layer()`, tokens from the test authorization
+//! behind `guard.mcp_guard().operation_scopes(policy).layer()`, tokens from the test authorization
 //! server, in rmcp's stateless (JSON) and legacy-session (SSE) modes.
 #![cfg(feature = "test-util")]
 
@@ -8,7 +8,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use mcp_auth::AuthInfo;
 use mcp_auth::bearer::BearerChallenge;
-use mcp_auth::tower::{ChallengeScopes, GrantedScopes, OperationScopes};
+use mcp_auth::scope::GrantedScopes;
+use mcp_auth::tower::{ChallengeScopes, OperationScopes, OperationScopesBuilder};
 use reqwest::StatusCode;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{CallToolResult, ContentBlock};
@@ -100,8 +101,8 @@ impl Mcp {
     }
 }
 
-fn policy() -> OperationScopes {
-    OperationScopes::new()
+fn policy() -> OperationScopesBuilder {
+    OperationScopes::builder()
         .tool("admin_report", ["admin"])
         .tool("files_delete", ["files:write"])
         .method("tools/list", ["list"])
@@ -109,20 +110,26 @@ fn policy() -> OperationScopes {
 
 /// Serves `Tools` at `/mcp` with axum behind the guard (base scope `read`, `files:admin`
 /// implying `files:write`) and `policy`.
-async fn serve(config: StreamableHttpServerConfig, policy: OperationScopes) -> Mcp {
+async fn serve(config: StreamableHttpServerConfig, policy: OperationScopesBuilder) -> Mcp {
+    let policy = policy.build().expect("policy");
     let ran = Arc::new(AtomicUsize::new(0));
     let tools = Tools { ran: ran.clone() };
     let server = McpServer::start(|auth, resource| {
         let guard = auth
             .bearer_auth_jwt(resource)
-            .expect("guard")
             .required_scopes(["read"])
-            .scope_implies("files:admin", ["files:write"]);
+            .scope_implies("files:admin", ["files:write"])
+            .build()
+            .expect("guard");
         let mcp: StreamableHttpService<Tools, LocalSessionManager> =
             StreamableHttpService::new(move || Ok(tools.clone()), Default::default(), config);
         axum::Router::new().route_service(
             "/mcp",
-            guard.with_operation_scopes(policy).layer().layer(mcp),
+            guard
+                .mcp_guard()
+                .operation_scopes(policy)
+                .layer()
+                .layer(mcp),
         )
     })
     .await;

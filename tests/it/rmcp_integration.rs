@@ -2,9 +2,10 @@
 //! layer, its `#[tool]`s taking `AuthInfo`, in rmcp's stateless and legacy-session modes.
 #![cfg(feature = "test-util")]
 
-use mcp_auth::AuthInfo;
 use mcp_auth::integrations::rmcp::auth_info_from_context;
+use mcp_auth::scope::GrantedScopes;
 use mcp_auth::verify::JwtVerifier;
+use mcp_auth::{AuthInfo, BearerAuthError};
 use reqwest::StatusCode;
 use rmcp::model::{CallToolResult, ContentBlock};
 use rmcp::service::RequestContext;
@@ -41,6 +42,12 @@ impl Tools {
         Ok(CallToolResult::success(vec![ContentBlock::text(subject)]))
     }
 
+    /// The granted scopes, which only McpGuard's layer adds.
+    #[tool(description = "granted scopes")]
+    async fn granted(&self, scopes: GrantedScopes) -> String {
+        scopes.granted().join(" ")
+    }
+
     /// A tool that does not ask for the identity.
     #[tool(description = "no identity needed")]
     async fn ping(&self) -> String {
@@ -55,10 +62,10 @@ impl ServerHandler for Tools {}
 async fn serve(config: StreamableHttpServerConfig, guarded: bool) -> McpServer {
     McpServer::start(|auth, resource| {
         let verifier = JwtVerifier::builder()
-            .authorization_server(auth.authorization_servers(resource).unwrap()[0].clone())
+            .authorization_server(auth.trusted_servers(resource).unwrap()[0].clone())
             .build()
             .expect("verifier");
-        let guard = auth.bearer_auth(resource, verifier).expect("guard");
+        let guard = auth.bearer_auth(resource, verifier).build().expect("guard");
         let mcp: StreamableHttpService<Tools, LocalSessionManager> =
             StreamableHttpService::new(|| Ok(Tools), Default::default(), config);
         if guarded {
@@ -161,6 +168,11 @@ async fn without_the_layer_the_tool_call_is_a_clear_json_rpc_error_not_a_panic()
         .as_str()
         .expect("an error message");
     assert!(text.contains("BearerAuthLayer"), "{text}");
+    // The one message every adapter gives for a missing AuthInfo.
+    assert_eq!(text, BearerAuthError::MissingAuthInfo.to_string());
+    let granted = post(&mcp.url, None, None, call(10, "granted")).await.json();
+    assert_eq!(granted["error"]["code"], -32603, "{granted}");
+    assert_eq!(granted["error"]["message"], text);
     // The server is unharmed: other tools still answer, the context helper gives None.
     assert_eq!(
         post(&mcp.url, None, None, call(8, "ping")).await.text(),
@@ -172,6 +184,23 @@ async fn without_the_layer_the_tool_call_is_a_clear_json_rpc_error_not_a_panic()
             .text(),
         "<none>"
     );
+}
+
+#[tokio::test]
+async fn granted_scopes_behind_the_bearer_layer_alone_is_a_json_rpc_error_naming_mcp_guard() {
+    let mcp = serve(stateless(), true).await;
+    let reply = post(
+        &mcp.url,
+        Some(&mcp.token("alice")),
+        None,
+        call(2, "granted"),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let message = reply.json();
+    assert_eq!(message["error"]["code"], -32603, "{message}");
+    let text = message["error"]["message"].as_str().expect("a message");
+    assert!(text.contains("mcp_guard()"), "{text}");
 }
 
 #[tokio::test]

@@ -55,15 +55,15 @@ impl Mcp {
     }
 }
 
-/// Serves `Tools` at `/mcp` behind `configure(McpGuard::new(guard))`.
+/// Serves `Tools` at `/mcp` behind `configure(guard.mcp_guard())`.
 async fn serve(config: StreamableHttpServerConfig, configure: fn(McpGuard) -> McpGuard) -> Mcp {
     let ran = Arc::new(AtomicUsize::new(0));
     let tools = Tools { ran: ran.clone() };
     let server = McpServer::start(|auth, resource| {
-        let guard = auth.bearer_auth_jwt(resource).expect("guard");
+        let guard = auth.bearer_auth_jwt(resource).build().expect("guard");
         let mcp: StreamableHttpService<Tools, LocalSessionManager> =
             StreamableHttpService::new(move || Ok(tools.clone()), Default::default(), config);
-        let layer = configure(McpGuard::new(guard)).layer();
+        let layer = configure(guard.mcp_guard()).layer();
         axum::Router::new().route_service("/mcp", layer.layer(mcp))
     })
     .await;
@@ -236,7 +236,7 @@ async fn each_caller_has_their_own_sessions_and_made_up_ids_get_404() {
 #[tokio::test]
 async fn without_session_binding_rmcp_serves_any_caller_in_any_session() {
     // What the binding prevents: rmcp alone does not bind sessions to identities.
-    let mcp = serve(sessions(), McpGuard::without_session_binding).await;
+    let mcp = serve(sessions(), McpGuard::no_session_binding).await;
     let session = open_session(&mcp, &mcp.token("alice")).await;
     let bob = post(&mcp.url, Some(&mcp.token("bob")), Some(&session), call(2)).await;
     assert_eq!(bob.status, StatusCode::OK);
@@ -249,9 +249,64 @@ async fn without_session_binding_rmcp_serves_any_caller_in_any_session() {
 }
 
 #[tokio::test]
+async fn a_session_cap_of_one_keeps_one_session_and_forgets_the_other() {
+    fn one_session(guard: McpGuard) -> McpGuard {
+        let one = SessionBinding::builder()
+            .max_sessions(1)
+            .build()
+            .expect("settings");
+        guard.session_binding(one)
+    }
+    let mcp = serve(sessions(), one_session).await;
+    let alice = mcp.token("alice");
+    let bob = mcp.token("bob");
+    let alices = open_session(&mcp, &alice).await;
+    let bobs = open_session(&mcp, &bob).await;
+    // The store enforces its bound in the background: poll until it has, then it holds. Which
+    // session stays depends on which was used last; exactly one does.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let statuses = loop {
+        let a = post(&mcp.url, Some(&alice), Some(&alices), call(2))
+            .await
+            .status;
+        let b = post(&mcp.url, Some(&bob), Some(&bobs), call(3))
+            .await
+            .status;
+        if a == StatusCode::NOT_FOUND || b == StatusCode::NOT_FOUND {
+            break (a, b);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "two sessions are still served with room for one"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert!(
+        matches!(
+            statuses,
+            (StatusCode::OK, StatusCode::NOT_FOUND) | (StatusCode::NOT_FOUND, StatusCode::OK)
+        ),
+        "{statuses:?}"
+    );
+    // A forgotten session stays forgotten: its id is never served again.
+    let (forgotten, token) = if statuses.0 == StatusCode::NOT_FOUND {
+        (&alices, &alice)
+    } else {
+        (&bobs, &bob)
+    };
+    let again = post(&mcp.url, Some(token), Some(forgotten), call(4)).await;
+    assert_eq!(again.status, StatusCode::NOT_FOUND);
+    assert_eq!(again.json()["error"], "session_not_found");
+}
+
+#[tokio::test]
 async fn stateless_servers_are_unaffected() {
     fn bounded(guard: McpGuard) -> McpGuard {
-        guard.with_session_binding(SessionBinding::new().max_sessions(1))
+        let one = SessionBinding::builder()
+            .max_sessions(1)
+            .build()
+            .expect("settings");
+        guard.session_binding(one)
     }
     let mcp = serve(
         StreamableHttpServerConfig::default()
