@@ -3,9 +3,9 @@
 //! ([`GrantedScopes`], [`MissingScopes`]).
 //!
 //! A scope is a token of RFC 6749 §3.3: one or more printable ASCII characters other than
-//! space, `"` and `\\`. Every setter that takes scopes (the bearer guard's, the per-operation
+//! space, `"` and `\`. Every setter that takes scopes (the bearer guard's, the per-operation
 //! policy's) refuses anything else when the configuration is built, with
-//! [`ConfigError::InvalidScope`](crate::ConfigError::InvalidScope).
+//! [`ConfigError::InvalidScope`].
 //!
 //! ```
 //! use mcp_auth::scope::{GrantedScopes, ScopeHierarchy};

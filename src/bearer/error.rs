@@ -64,7 +64,7 @@ pub enum BearerAuthError {
     HeaderTooLong {
         /// The header's length in bytes.
         length: usize,
-        /// The configured limit ([`BearerAuth::max_header_bytes`](crate::BearerAuth::max_header_bytes)).
+        /// The configured limit ([`BearerAuthBuilder::max_header_bytes`](crate::BearerAuthBuilder::max_header_bytes)).
         limit: usize,
     },
     /// The verifier refused the token (malformed, badly signed, expired, inactive, ...).

@@ -22,24 +22,24 @@ use crate::verify::TokenVerifier;
 /// header, verifies it, and checks issuer, audience and scopes.
 ///
 /// Build one with [`McpAuth::bearer_auth`](crate::McpAuth::bearer_auth) (or
-/// [`bearer_auth_jwt`](crate::McpAuth::bearer_auth_jwt)), which gives a [`BearerAuthBuilder`]
-/// whose [`build`](BearerAuthBuilder::build) checks every setting; mount it with
+/// [`bearer_auth_jwt`](crate::McpAuth::bearer_auth_jwt)), which gives a [`BearerAuthBuilder`](crate::BearerAuthBuilder)
+/// whose [`build`](crate::BearerAuthBuilder::build) checks every setting; mount it with
 /// [`layer`](Self::layer) (tower, axum, hyper) or call [`authenticate`](Self::authenticate)
 /// from any other framework. Cheap to clone.
 ///
 /// Checks, in order (the first failure answers):
 ///
 /// 1. exactly one `Authorization` header, `Bearer 1*SP b64token` (scheme in any case), at most
-///    [`max_header_bytes`](BearerAuthBuilder::max_header_bytes) long. A token in the query
+///    [`max_header_bytes`](crate::BearerAuthBuilder::max_header_bytes) long. A token in the query
 ///    string is never read;
 /// 2. the [`TokenVerifier`] accepts the token;
 /// 3. the token's issuer is one of the resource's trusted authorization servers (also for
 ///    custom verifiers);
 /// 4. the token's audience contains an accepted audience: the resource identifier by default,
-///    see [`audience`](BearerAuthBuilder::audience) and
-///    [`skip_audience_check`](BearerAuthBuilder::skip_audience_check);
-/// 5. every [required scope](BearerAuthBuilder::required_scopes) is granted, directly or
-///    through the [scope hierarchy](BearerAuthBuilder::scope_implies).
+///    see [`audience`](crate::BearerAuthBuilder::audience) and
+///    [`skip_audience_check`](crate::BearerAuthBuilder::skip_audience_check);
+/// 5. every [required scope](crate::BearerAuthBuilder::required_scopes) is granted, directly or
+///    through the [scope hierarchy](crate::BearerAuthBuilder::scope_implies).
 ///
 /// Refusals follow RFC 6750 and MCP exactly (see [`BearerAuthError`] for the table): 401
 /// without `error` when there are no bearer credentials, 400 `invalid_request` for malformed

@@ -45,7 +45,7 @@ use crate::verify::endpoint::{
 /// compromised MCP client, or any other app, can replay its tokens here. The resulting
 /// [`AuthInfo::audience`] is always empty, so the bearer guard's audience check (on by default
 /// in resource-server mode) rejects every such token: you must turn the audience check off
-/// explicitly ([`BearerAuth::skip_audience_check`](crate::BearerAuth::skip_audience_check)) to
+/// explicitly ([`BearerAuthBuilder::skip_audience_check`](crate::BearerAuthBuilder::skip_audience_check)) to
 /// use this verifier.
 ///
 /// Prefer [`JwtVerifier`](crate::verify::JwtVerifier) with resource indicators (the authorization server
