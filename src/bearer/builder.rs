@@ -47,12 +47,8 @@ pub struct BearerAuthBuilder {
     /// What the guard protects, or why that could not be worked out (an unknown resource, a
     /// verifier that failed to build), reported by `build`.
     target: Result<Target, ConfigError>,
-    audience: Option<Audience>,
-    required_scopes: Vec<String>,
-    hierarchy: ScopeHierarchy,
-    show_error_details: bool,
-    max_header_bytes: usize,
-    realm: Option<String>,
+    /// The settings as given; `audience` is `None` for the default (the resource).
+    settings: Settings<Option<Audience>>,
 }
 
 /// What a guard protects: set by [`McpAuth`](crate::McpAuth), not by the user.
@@ -64,9 +60,11 @@ pub(crate) struct Target {
     pub(crate) resource_metadata_url: Option<String>,
 }
 
-/// The checked settings of a built guard.
-pub(crate) struct Settings {
-    pub(crate) audience: Audience,
+/// The settings of a guard: as given to the builder (`A = Option<Audience>`), or checked, in a
+/// built guard.
+#[derive(Clone, Debug)]
+pub(crate) struct Settings<A = Audience> {
+    pub(crate) audience: A,
     pub(crate) required_scopes: Vec<String>,
     pub(crate) hierarchy: ScopeHierarchy,
     pub(crate) show_error_details: bool,
@@ -87,12 +85,7 @@ impl fmt::Debug for BearerAuthBuilder {
                 "resource",
                 &self.target.as_ref().map(|t| t.resource.as_deref()),
             )
-            .field("audience", &self.audience)
-            .field("required_scopes", &self.required_scopes)
-            .field("hierarchy", &self.hierarchy)
-            .field("show_error_details", &self.show_error_details)
-            .field("max_header_bytes", &self.max_header_bytes)
-            .field("realm", &self.realm)
+            .field("settings", &self.settings)
             .finish_non_exhaustive()
     }
 }
@@ -102,12 +95,14 @@ impl BearerAuthBuilder {
     pub(crate) fn new(target: Result<Target, ConfigError>) -> Self {
         Self {
             target,
-            audience: None,
-            required_scopes: Vec::new(),
-            hierarchy: ScopeHierarchy::default(),
-            show_error_details: false,
-            max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
-            realm: None,
+            settings: Settings {
+                audience: None,
+                required_scopes: Vec::new(),
+                hierarchy: ScopeHierarchy::default(),
+                show_error_details: false,
+                max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
+                realm: None,
+            },
         }
     }
 
@@ -118,8 +113,8 @@ impl BearerAuthBuilder {
     /// forbids (space, `"`, `\`, non-ASCII): no token could ever grant it.
     pub fn required_scopes(mut self, scopes: impl IntoIterator<Item = impl Into<String>>) -> Self {
         for scope in scopes.into_iter().map(Into::into) {
-            if !self.required_scopes.contains(&scope) {
-                self.required_scopes.push(scope);
+            if !self.settings.required_scopes.contains(&scope) {
+                self.settings.required_scopes.push(scope);
             }
         }
         self
@@ -134,13 +129,14 @@ impl BearerAuthBuilder {
         broad: impl Into<String>,
         narrower: impl IntoIterator<Item = impl Into<String>>,
     ) -> Self {
-        self.hierarchy = std::mem::take(&mut self.hierarchy).implies(broad, narrower);
+        let hierarchy = std::mem::take(&mut self.settings.hierarchy);
+        self.settings.hierarchy = hierarchy.implies(broad, narrower);
         self
     }
 
     /// Replaces the scope hierarchy (and every implication declared before).
     pub fn scope_hierarchy(mut self, hierarchy: ScopeHierarchy) -> Self {
-        self.hierarchy = hierarchy;
+        self.settings.hierarchy = hierarchy;
         self
     }
 
@@ -149,7 +145,7 @@ impl BearerAuthBuilder {
     /// list, which would accept nothing (use [`skip_audience_check`](Self::skip_audience_check)
     /// to turn the check off).
     pub fn audience(mut self, audiences: impl IntoIterator<Item = impl Into<String>>) -> Self {
-        self.audience = Some(Audience::Accept(
+        self.settings.audience = Some(Audience::Accept(
             audiences.into_iter().map(Into::into).collect(),
         ));
         self
@@ -160,14 +156,14 @@ impl BearerAuthBuilder {
     /// example an introspection endpoint that only answers for this resource). Logged as a
     /// warning when the guard is built.
     pub fn skip_audience_check(mut self) -> Self {
-        self.audience = Some(Audience::Skip);
+        self.settings.audience = Some(Audience::Skip);
         self
     }
 
     /// Adds a `cause` object (fine-grained code, expected and actual values) to error bodies.
     /// Default: `false`. For development: it tells a caller why its token was refused.
     pub fn show_error_details(mut self, show: bool) -> Self {
-        self.show_error_details = show;
+        self.settings.show_error_details = show;
         self
     }
 
@@ -176,7 +172,7 @@ impl BearerAuthBuilder {
     /// ([`DEFAULT_MAX_HEADER_BYTES`](crate::bearer::DEFAULT_MAX_HEADER_BYTES)).
     /// [`build`](Self::build) refuses 0, which would refuse every token.
     pub fn max_header_bytes(mut self, limit: usize) -> Self {
-        self.max_header_bytes = limit;
+        self.settings.max_header_bytes = limit;
         self
     }
 
@@ -184,7 +180,7 @@ impl BearerAuthBuilder {
     /// realm, or one with characters a challenge cannot carry (`"`, `\`, control characters,
     /// non-ASCII).
     pub fn realm(mut self, realm: impl Into<String>) -> Self {
-        self.realm = Some(realm.into());
+        self.settings.realm = Some(realm.into());
         self
     }
 
@@ -203,27 +199,27 @@ impl BearerAuthBuilder {
     /// - [`ConfigError::ZeroSetting`]: [`max_header_bytes`](Self::max_header_bytes) is 0;
     /// - [`ConfigError::InvalidRealm`]: the [`realm`](Self::realm) cannot be sent as is.
     pub fn build(self) -> Result<BearerAuth, ConfigError> {
-        let target = self.target?;
+        let (target, given) = (self.target?, self.settings);
         check_scopes(
             "required_scopes",
-            self.required_scopes.iter().map(String::as_str),
+            given.required_scopes.iter().map(String::as_str),
         )?;
-        check_scopes("scope_implies", self.hierarchy.named_scopes())?;
-        if self.max_header_bytes == 0 {
+        check_scopes("scope_implies", given.hierarchy.named_scopes())?;
+        if given.max_header_bytes == 0 {
             return Err(ConfigError::ZeroSetting {
                 setting: "max_header_bytes",
                 advice: "it is the longest Authorization header accepted, so 0 refuses every \
                          token; keep the default (8 KiB) or raise it for large tokens",
             });
         }
-        if let Some(realm) = &self.realm
+        if let Some(realm) = &given.realm
             && (realm.is_empty() || !realm.bytes().all(|b| b == b' ' || is_scope_char(b)))
         {
             return Err(ConfigError::InvalidRealm {
                 realm: realm.clone(),
             });
         }
-        let audience = match self.audience {
+        let audience = match given.audience {
             Some(Audience::Accept(audiences)) if audiences.is_empty() => {
                 return Err(ConfigError::EmptyAudience);
             }
@@ -247,11 +243,11 @@ impl BearerAuthBuilder {
             target,
             Settings {
                 audience,
-                required_scopes: self.required_scopes,
-                hierarchy: self.hierarchy,
-                show_error_details: self.show_error_details,
-                max_header_bytes: self.max_header_bytes,
-                realm: self.realm,
+                required_scopes: given.required_scopes,
+                hierarchy: given.hierarchy,
+                show_error_details: given.show_error_details,
+                max_header_bytes: given.max_header_bytes,
+                realm: given.realm,
             },
         ))
     }

@@ -7,7 +7,7 @@ use http::StatusCode;
 use crate::error::VerifyError;
 
 /// The message of [`BearerAuthError::MissingAuthInfo`], for every adapter that reports it.
-pub(crate) const MISSING_AUTH_INFO: &str = "No AuthInfo in the request extensions: the bearer \
+const MISSING_AUTH_INFO: &str = "No AuthInfo in the request extensions: the bearer \
      guard does not run in front of this handler. Wrap the route with BearerAuthLayer \
      (`guard.layer()`) or McpGuard's layer (`guard.mcp_guard().layer()`); with actix-web, with \
      BearerAuthMiddleware.";

@@ -60,15 +60,11 @@ struct Config {
 
 impl fmt::Debug for BearerAuth {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (t, s) = (&self.config.target, &self.config.settings);
+        let target = &self.config.target;
         f.debug_struct("BearerAuth")
-            .field("resource", &t.resource)
-            .field("trusted_issuers", &t.trusted_issuers)
-            .field("audience", &s.audience)
-            .field("required_scopes", &s.required_scopes)
-            .field("hierarchy", &s.hierarchy)
-            .field("show_error_details", &s.show_error_details)
-            .field("max_header_bytes", &s.max_header_bytes)
+            .field("resource", &target.resource)
+            .field("trusted_issuers", &target.trusted_issuers)
+            .field("settings", &self.config.settings)
             .finish_non_exhaustive()
     }
 }

@@ -64,7 +64,6 @@ pub use builder::BearerAuthBuilder;
 pub(crate) use builder::Target;
 pub use challenge::{BearerChallenge, ChallengeParseError};
 pub use error::BearerAuthError;
-pub(crate) use error::MISSING_AUTH_INFO;
 pub use guard::BearerAuth;
 pub use header::DEFAULT_MAX_HEADER_BYTES;
 #[cfg(feature = "__fuzz")]

@@ -42,6 +42,8 @@
 //! // let app = axum::Router::new().route_service("/mcp", guard.layer().layer(mcp));
 //! ```
 
+use std::borrow::Cow;
+
 use http::request::Parts;
 use rmcp::RoleServer;
 use rmcp::handler::server::common::{AsRequestContext, FromContextPart};
@@ -49,7 +51,7 @@ use rmcp::model::Extensions;
 use rmcp::service::RequestContext;
 
 use crate::auth_info::AuthInfo;
-use crate::bearer::MISSING_AUTH_INFO;
+use crate::bearer::BearerAuthError;
 use crate::scope::GrantedScopes;
 
 /// What the client is told when a tool asks for [`GrantedScopes`] the request does not carry
@@ -96,7 +98,8 @@ fn from_extensions<T: Send + Sync + 'static>(extensions: &Extensions) -> Option<
 }
 
 /// The JSON-RPC answer (-32603) to a tool that asked for what the request lacks, logged.
-fn internal_error(message: &'static str) -> rmcp::ErrorData {
+fn internal_error(message: impl Into<Cow<'static, str>>) -> rmcp::ErrorData {
+    let message = message.into();
     tracing::error!("a tool argument cannot be extracted: {message}");
     rmcp::ErrorData::internal_error(message, None)
 }
@@ -114,7 +117,7 @@ impl<C: AsRequestContext> FromContextPart<C> for AuthInfo {
     fn from_context_part(context: &mut C) -> Result<Self, rmcp::ErrorData> {
         auth_info_from_context(context.as_request_context())
             .cloned()
-            .ok_or_else(|| internal_error(MISSING_AUTH_INFO))
+            .ok_or_else(|| internal_error(BearerAuthError::MissingAuthInfo.description()))
     }
 }
 
@@ -132,9 +135,9 @@ impl<C: AsRequestContext> FromContextPart<C> for GrantedScopes {
         let extensions = &context.as_request_context().extensions;
         match from_extensions::<GrantedScopes>(extensions) {
             Some(scopes) => Ok(scopes.clone()),
-            None if from_extensions::<AuthInfo>(extensions).is_none() => {
-                Err(internal_error(MISSING_AUTH_INFO))
-            }
+            None if from_extensions::<AuthInfo>(extensions).is_none() => Err(internal_error(
+                BearerAuthError::MissingAuthInfo.description(),
+            )),
             None => Err(internal_error(MISSING_GRANTED_SCOPES)),
         }
     }

@@ -15,7 +15,8 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::plumbing::{
-    Guarded, inner_service_accessors, passed_on, polled_after_completion, take_ready, take_refusal,
+    Guarded, call_kept, inner_service_accessors, passed_on, polled_after_completion, take_ready,
+    take_refusal,
 };
 use crate::auth_info::AuthInfo;
 use crate::bearer::{BearerAuth, BearerRejection};
@@ -198,27 +199,25 @@ where
         loop {
             match this.state.as_mut().project() {
                 StateProj::Authenticate { verify, request } => {
-                    let outcome = ready!(verify.as_mut().poll(cx));
-                    let (Some(mut request), Some(mut inner)) = (request.take(), this.inner.take())
-                    else {
-                        return Poll::Ready(Ok(polled_after_completion("BearerAuthService")));
-                    };
-                    match outcome {
-                        Ok(info) => {
-                            if request.extensions().get::<AuthInfo>().is_some() {
-                                tracing::warn!(
-                                    "the request already carries an AuthInfo; it is replaced by the \
-                                     one verified here"
-                                );
-                            }
-                            request.extensions_mut().insert(info);
-                            let future = inner.call(request);
-                            this.state.set(State::Call { future });
-                        }
+                    let info = match ready!(verify.as_mut().poll(cx)) {
+                        Ok(info) => info,
                         Err(rejection) => {
                             return Poll::Ready(Ok(rejection.into_response().map(Either::Right)));
                         }
-                    }
+                    };
+                    let call = call_kept(this.inner, request, |mut request| {
+                        if request.extensions_mut().insert(info).is_some() {
+                            tracing::warn!(
+                                "the request already carried an AuthInfo; it is replaced by the \
+                                 one verified here"
+                            );
+                        }
+                        request
+                    });
+                    let Some(future) = call else {
+                        return Poll::Ready(Ok(polled_after_completion("BearerAuthService")));
+                    };
+                    this.state.set(State::Call { future });
                 }
                 StateProj::Call { future } => return future.poll(cx).map(passed_on),
                 StateProj::Refused { response } => {

@@ -6,6 +6,7 @@ use bytes::Bytes;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use http::{HeaderValue, Response, StatusCode};
 use http_body_util::{Either, Full};
+use tower_service::Service;
 
 use crate::bearer::{BearerAuth, BearerAuthError};
 
@@ -17,6 +18,21 @@ pub(crate) type Guarded<B> = Either<B, Full<Bytes>>;
 pub(crate) fn take_ready<S: Clone>(inner: &mut S) -> S {
     let clone = inner.clone();
     std::mem::replace(inner, clone)
+}
+
+/// Calls the inner service a response future took in `call`, with the request `make` builds
+/// from what the future kept; `None` when either is already gone (the future was polled after
+/// it completed).
+pub(crate) fn call_kept<S, K, R>(
+    inner: &mut Option<S>,
+    kept: &mut Option<K>,
+    make: impl FnOnce(K) -> R,
+) -> Option<S::Future>
+where
+    S: Service<R>,
+{
+    let (mut service, kept) = (inner.take()?, kept.take()?);
+    Some(service.call(make(kept)))
 }
 
 /// `get_ref`, `get_mut` and `into_inner` for a middleware service whose inner service is its

@@ -42,6 +42,17 @@ fn token_from(issuer: &str, scopes: &str) -> String {
     )
 }
 
+/// `https://api.example.com/mcp`, trusting `https://as.example.com` (resolved).
+fn one_resource() -> McpAuth {
+    McpAuth::builder()
+        .protected_resource(
+            ProtectedResource::new("https://api.example.com/mcp")
+                .authorization_server(resolved("https://as.example.com")),
+        )
+        .build()
+        .unwrap()
+}
+
 fn headers(token: &str) -> HeaderMap {
     let mut headers = HeaderMap::new();
     headers.insert(
@@ -292,13 +303,7 @@ fn servers_discovered_on_first_use_need_no_network_at_construction() {
 
 #[test]
 fn asking_for_an_unknown_resource_names_it_and_the_configured_ones() {
-    let auth = McpAuth::builder()
-        .protected_resource(
-            ProtectedResource::new("https://api.example.com/mcp")
-                .authorization_server(resolved("https://as.example.com")),
-        )
-        .build()
-        .unwrap();
+    let auth = one_resource();
     let err = auth
         .bearer_auth("https://api.example.com/other", verifier("x"))
         .build()
@@ -335,13 +340,7 @@ fn asking_for_an_unknown_resource_names_it_and_the_configured_ones() {
 #[test]
 fn resource_mode_requires_a_resource_for_the_guard() {
     // The resource is a `&str` the type system requires; the empty one names no resource.
-    let auth = McpAuth::builder()
-        .protected_resource(
-            ProtectedResource::new("https://api.example.com/mcp")
-                .authorization_server(resolved("https://as.example.com")),
-        )
-        .build()
-        .unwrap();
+    let auth = one_resource();
     assert!(matches!(
         auth.bearer_auth("", verifier("x")).build(),
         Err(ConfigError::UnknownResource { resource, .. }) if resource.is_empty()
@@ -486,13 +485,7 @@ fn mcp_auth_is_cheap_to_clone_and_thread_safe() {
     std::thread::spawn(move || assert_eq!(clone.server().issuer(), "https://as.example.com"))
         .join()
         .unwrap();
-    let auth = McpAuth::builder()
-        .protected_resource(
-            ProtectedResource::new("https://api.example.com/mcp")
-                .authorization_server(resolved("https://as.example.com")),
-        )
-        .build()
-        .unwrap();
+    let auth = one_resource();
     let clone = auth.clone();
     std::thread::spawn(move || {
         assert_eq!(

@@ -74,6 +74,15 @@ fn defaults(guard: McpGuard) -> McpGuard {
     guard
 }
 
+/// Room for one session only.
+fn one_session(guard: McpGuard) -> McpGuard {
+    let one = SessionBinding::builder()
+        .max_sessions(1)
+        .build()
+        .expect("settings");
+    guard.session_binding(one)
+}
+
 fn call(id: u64) -> Value {
     tool_call(id, "subject", json!({}))
 }
@@ -250,13 +259,6 @@ async fn without_session_binding_rmcp_serves_any_caller_in_any_session() {
 
 #[tokio::test]
 async fn a_session_cap_of_one_keeps_one_session_and_forgets_the_other() {
-    fn one_session(guard: McpGuard) -> McpGuard {
-        let one = SessionBinding::builder()
-            .max_sessions(1)
-            .build()
-            .expect("settings");
-        guard.session_binding(one)
-    }
     let mcp = serve(sessions(), one_session).await;
     let alice = mcp.token("alice");
     let bob = mcp.token("bob");
@@ -301,18 +303,11 @@ async fn a_session_cap_of_one_keeps_one_session_and_forgets_the_other() {
 
 #[tokio::test]
 async fn stateless_servers_are_unaffected() {
-    fn bounded(guard: McpGuard) -> McpGuard {
-        let one = SessionBinding::builder()
-            .max_sessions(1)
-            .build()
-            .expect("settings");
-        guard.session_binding(one)
-    }
     let mcp = serve(
         StreamableHttpServerConfig::default()
             .with_legacy_session_mode(false)
             .with_json_response(true),
-        bounded,
+        one_session,
     )
     .await;
     for subject in ["alice", "bob", "carol"] {

@@ -24,7 +24,7 @@ use crate::auth_info::AuthInfo;
 use crate::bearer::{BearerAuth, BearerAuthError};
 use crate::scope::{GrantedScopes, ScopeHierarchy};
 use crate::tower::plumbing::{
-    Guarded, inner_service_accessors, json_refusal, missing_auth_info, passed_on,
+    Guarded, call_kept, inner_service_accessors, json_refusal, missing_auth_info, passed_on,
     polled_after_completion, take_ready, take_refusal,
 };
 
@@ -325,12 +325,12 @@ where
                         Ok(bytes) => bytes,
                         Err(refusal) => return Poll::Ready(Ok((*refusal).map(Either::Right))),
                     };
-                    let (Some(parts), Some(mut inner)) = (this.parts.take(), this.inner.take())
-                    else {
+                    let call = call_kept(this.inner, this.parts, |parts| {
+                        Request::from_parts(parts, Either::Right(Full::new(bytes)))
+                    });
+                    let Some(future) = call else {
                         return Poll::Ready(Ok(polled_after_completion("OperationScopesService")));
                     };
-                    let request = Request::from_parts(parts, Either::Right(Full::new(bytes)));
-                    let future = inner.call(request);
                     this.state.set(State::Call { future });
                 }
                 StateProj::Call { future } => return future.poll(cx).map(passed_on),

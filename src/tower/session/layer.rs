@@ -20,7 +20,7 @@ use super::{MCP_SESSION_ID, SessionBinding};
 use crate::auth_info::AuthInfo;
 use crate::bearer::BearerAuth;
 use crate::tower::plumbing::{
-    Guarded, inner_service_accessors, json_refusal, missing_auth_info, passed_on,
+    Guarded, call_kept, inner_service_accessors, json_refusal, missing_auth_info, passed_on,
     polled_after_completion, take_ready, take_refusal,
 };
 
@@ -358,14 +358,12 @@ where
             match this.state.as_mut().project() {
                 StateProj::Lookup { lookup } => match ready!(lookup.as_mut().poll(cx)) {
                     Verdict::Allow => {
-                        let (Some(request), Some(mut inner)) =
-                            (this.request.take(), this.inner.take())
+                        let Some(future) = call_kept(this.inner, this.request, |request| request)
                         else {
                             return Poll::Ready(Ok(polled_after_completion(
                                 "SessionBindingService",
                             )));
                         };
-                        let future = inner.call(request);
                         this.state.set(State::Call { future });
                     }
                     Verdict::Refuse(response) => {
@@ -534,6 +532,20 @@ mod tests {
                 .unwrap()
         }
 
+        /// A POST by `subject` (client c1) in `session`.
+        async fn post_as(
+            &self,
+            subject: &str,
+            session: &str,
+        ) -> Response<Either<Full<Bytes>, Full<Bytes>>> {
+            self.send(request(
+                Method::POST,
+                Some(caller(subject, "c1")),
+                Some(session),
+            ))
+            .await
+        }
+
         /// alice (client c1) opens a session; its id.
         async fn open(&self, who: AuthInfo) -> String {
             let response = self.send(request(Method::POST, Some(who), None)).await;
@@ -561,13 +573,7 @@ mod tests {
         let session = h.open(caller("alice", "c1")).await;
         let calls = h.mcp.calls();
 
-        let bob = h
-            .send(request(
-                Method::POST,
-                Some(caller("bob", "c1")),
-                Some(&session),
-            ))
-            .await;
+        let bob = h.post_as("bob", &session).await;
         assert_eq!(bob.status(), StatusCode::FORBIDDEN);
         assert_eq!(
             h.mcp.calls(),
@@ -576,13 +582,7 @@ mod tests {
         );
         assert_eq!(error_code(bob).await, "session_forbidden");
 
-        let alice = h
-            .send(request(
-                Method::POST,
-                Some(caller("alice", "c1")),
-                Some(&session),
-            ))
-            .await;
+        let alice = h.post_as("alice", &session).await;
         assert_eq!(alice.status(), StatusCode::OK);
         assert_eq!(h.mcp.calls(), calls + 1);
     }
@@ -619,13 +619,7 @@ mod tests {
     #[tokio::test]
     async fn unknown_session_ids_get_404_unless_forwarded() {
         let h = Harness::new(SessionBinding::default());
-        let response = h
-            .send(request(
-                Method::POST,
-                Some(caller("alice", "c1")),
-                Some("s-made-up"),
-            ))
-            .await;
+        let response = h.post_as("alice", "s-made-up").await;
         assert_eq!(response.status(), StatusCode::NOT_FOUND);
         assert_eq!(h.mcp.calls(), 0);
         assert_eq!(error_code(response).await, "session_not_found");
@@ -634,38 +628,14 @@ mod tests {
         // first caller the service accepts.
         let h = Harness::new(settings().forward_unknown_sessions(true).build().unwrap());
         h.mcp.sessions.lock().unwrap().insert("s-elsewhere".into());
-        let alice = h
-            .send(request(
-                Method::POST,
-                Some(caller("alice", "c1")),
-                Some("s-elsewhere"),
-            ))
-            .await;
+        let alice = h.post_as("alice", "s-elsewhere").await;
         assert_eq!(alice.status(), StatusCode::OK);
-        let bob = h
-            .send(request(
-                Method::POST,
-                Some(caller("bob", "c1")),
-                Some("s-elsewhere"),
-            ))
-            .await;
+        let bob = h.post_as("bob", "s-elsewhere").await;
         assert_eq!(bob.status(), StatusCode::FORBIDDEN);
         // An id the service does not know either is not bound to anyone.
-        let ghost = h
-            .send(request(
-                Method::POST,
-                Some(caller("bob", "c1")),
-                Some("s-ghost"),
-            ))
-            .await;
+        let ghost = h.post_as("bob", "s-ghost").await;
         assert_eq!(ghost.status(), StatusCode::NOT_FOUND);
-        let alice = h
-            .send(request(
-                Method::POST,
-                Some(caller("alice", "c1")),
-                Some("s-ghost"),
-            ))
-            .await;
+        let alice = h.post_as("alice", "s-ghost").await;
         assert_eq!(alice.status(), StatusCode::NOT_FOUND);
     }
 
@@ -692,13 +662,7 @@ mod tests {
             .await;
         assert_eq!(alice.status(), StatusCode::ACCEPTED);
         assert!(h.registry().owners.get(&session).await.is_none());
-        let after = h
-            .send(request(
-                Method::POST,
-                Some(caller("alice", "c1")),
-                Some(&session),
-            ))
-            .await;
+        let after = h.post_as("alice", &session).await;
         assert_eq!(after.status(), StatusCode::NOT_FOUND);
     }
 
@@ -707,13 +671,7 @@ mod tests {
         let h = Harness::new(SessionBinding::default());
         let session = h.open(caller("alice", "c1")).await;
         h.mcp.sessions.lock().unwrap().clear();
-        let response = h
-            .send(request(
-                Method::POST,
-                Some(caller("alice", "c1")),
-                Some(&session),
-            ))
-            .await;
+        let response = h.post_as("alice", &session).await;
         assert_eq!(response.status(), StatusCode::NOT_FOUND);
         assert!(h.registry().owners.get(&session).await.is_none());
     }
@@ -787,13 +745,7 @@ mod tests {
         );
         let session = h.open(caller("alice", "c1")).await;
         tokio::time::sleep(Duration::from_millis(400)).await;
-        let response = h
-            .send(request(
-                Method::POST,
-                Some(caller("alice", "c1")),
-                Some(&session),
-            ))
-            .await;
+        let response = h.post_as("alice", &session).await;
         assert_eq!(response.status(), StatusCode::NOT_FOUND);
     }
 
@@ -804,13 +756,7 @@ mod tests {
         // moka accepts the capped timeout, and a session lives under it.
         let h = Harness::new(settings);
         let session = h.open(caller("alice", "c1")).await;
-        let response = h
-            .send(request(
-                Method::POST,
-                Some(caller("alice", "c1")),
-                Some(&session),
-            ))
-            .await;
+        let response = h.post_as("alice", &session).await;
         assert_eq!(response.status(), StatusCode::OK);
     }
 }
