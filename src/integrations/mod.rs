@@ -2,10 +2,10 @@
 //!
 //! | module | feature | what it adds |
 //! |---|---|---|
-//! | `axum` | `axum` | `McpAuth::metadata_router`, [`AuthInfo`](crate::AuthInfo) as an extractor (`FromRequestParts`, `Option<AuthInfo>`) |
+//! | `axum` | `axum` | `McpAuth::metadata_router` (and `DelegatedAuth::metadata_router`), [`AuthInfo`](crate::AuthInfo) as an extractor (`FromRequestParts`, `Option<AuthInfo>`) |
 //! | `actix` | `actix-web` | middleware, `AuthInfo` extractor and metadata routes for actix-web 4 |
 //! | `hyper` | `hyper` | serving the tower services with plain hyper 1 + hyper-util |
-//! | `rmcp` | `rmcp` | [`AuthInfo`](crate::AuthInfo) as a `#[tool]` argument of the official Rust MCP SDK |
+//! | `rmcp` | `rmcp` | [`AuthInfo`](crate::AuthInfo) and [`GrantedScopes`](crate::scope::GrantedScopes) as `#[tool]` arguments of the official Rust MCP SDK |
 //!
 //! The bearer guard itself is framework-neutral: [`BearerAuth::layer`](crate::BearerAuth::layer)
 //! is a tower middleware that axum, hyper and rmcp's `StreamableHttpService` use as is.
