@@ -15,7 +15,7 @@
 //! When no `AuthInfo` is there (the MCP service is not behind the bearer layer, or the
 //! transport is not HTTP), a tool taking `AuthInfo` answers a JSON-RPC error ("internal error",
 //! -32603, JSON-RPC's 500) with the message every adapter gives for this server bug (see
-//! [`BearerAuthError::MissingAuthInfo`](crate::BearerAuthError::MissingAuthInfo)); nothing
+//! [`BearerAuthError::MissingAuthInfo`]); nothing
 //! panics and the tool body never runs. A tool taking `GrantedScopes` behind the bearer layer
 //! alone (not `McpGuard`'s) answers the same way, saying which layer adds them.
 //!
@@ -111,7 +111,7 @@ fn internal_error(message: impl Into<Cow<'static, str>>) -> rmcp::ErrorData {
 ///
 /// When the request carries no verified `AuthInfo`, an `ErrorData` with code -32603 (internal
 /// error) whose message names the layer to add: the one answer to
-/// [`BearerAuthError::MissingAuthInfo`](crate::BearerAuthError::MissingAuthInfo). The tool
+/// [`BearerAuthError::MissingAuthInfo`]. The tool
 /// body does not run.
 impl<C: AsRequestContext> FromContextPart<C> for AuthInfo {
     fn from_context_part(context: &mut C) -> Result<Self, rmcp::ErrorData> {
@@ -127,7 +127,7 @@ impl<C: AsRequestContext> FromContextPart<C> for AuthInfo {
 /// # Errors
 ///
 /// An `ErrorData` with code -32603 (internal error) when the request carries none: with the
-/// message of [`BearerAuthError::MissingAuthInfo`](crate::BearerAuthError::MissingAuthInfo)
+/// message of [`BearerAuthError::MissingAuthInfo`]
 /// when it is not authenticated at all, otherwise one saying that
 /// [`McpGuard`](crate::tower::McpGuard)'s layer adds them. The tool body does not run.
 impl<C: AsRequestContext> FromContextPart<C> for GrantedScopes {
