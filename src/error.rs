@@ -239,9 +239,9 @@ pub enum DiscoveryError {
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
-    /// Neither a protected resource nor an authorization server was configured.
+    /// No protected resource was configured.
     #[error(
-        "no protected resource or authorization server is configured; add one with \
+        "no protected resource is configured; add one with \
          `McpAuth::builder().protected_resource(..)`"
     )]
     Empty,
@@ -278,10 +278,6 @@ pub enum ConfigError {
     /// An authorization server failed discovery or validation at construction.
     #[error(transparent)]
     Discovery(#[from] DiscoveryError),
-    /// Another invalid setting.
-    #[error("{0}")]
-    Invalid(Cow<'static, str>),
-
     // Guards and MCP policy
     /// A scope given to the bearer guard or to an MCP policy is not an RFC 6749 §3.3 scope
     /// token, so no access token could ever grant it.
@@ -423,10 +419,11 @@ pub enum ConfigError {
         #[source]
         source: FetchError,
     },
-    /// The JWT clock-skew leeway is longer than [`MAX_LEEWAY`](crate::verify::jwt::MAX_LEEWAY).
+    /// A clock-skew leeway (of the JWT verifier or of the bearer guard's expiry check) is
+    /// longer than [`MAX_LEEWAY`](crate::verify::jwt::MAX_LEEWAY).
     #[error(
-        "the JWT leeway of {leeway:?} is more than the {max:?} allowed; clocks that far apart \
-         need fixing (NTP), not a longer leeway"
+        "the clock-skew leeway of {leeway:?} is more than the {max:?} allowed; clocks that far \
+         apart need fixing (NTP), not a longer leeway"
     )]
     LeewayTooLong {
         /// The leeway given.

@@ -26,16 +26,18 @@ pub(crate) fn is_scope_char(b: u8) -> bool {
     matches!(b, 0x21 | 0x23..=0x5B | 0x5D..=0x7E)
 }
 
+/// Whether `scope` is one RFC 6749 §3.3 scope token: one or more scope characters.
+pub(crate) fn is_scope_token(scope: &str) -> bool {
+    !scope.is_empty() && scope.bytes().all(is_scope_char)
+}
+
 /// `Ok` when every one of `scopes` is a scope token; otherwise the first that is not, as the
 /// error of the setter `setting`.
 pub(crate) fn check_scopes<'a>(
     setting: &'static str,
     scopes: impl IntoIterator<Item = &'a str>,
 ) -> Result<(), ConfigError> {
-    match scopes
-        .into_iter()
-        .find(|scope| scope.is_empty() || !scope.bytes().all(is_scope_char))
-    {
+    match scopes.into_iter().find(|scope| !is_scope_token(scope)) {
         Some(scope) => Err(ConfigError::InvalidScope {
             setting,
             scope: scope.to_owned(),

@@ -3,12 +3,14 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::guard::BearerAuth;
 use super::header::DEFAULT_MAX_HEADER_BYTES;
 use crate::error::ConfigError;
 use crate::scope::{ScopeHierarchy, check_scopes, is_scope_char};
 use crate::verify::TokenVerifier;
+use crate::verify::jwt::{DEFAULT_LEEWAY, MAX_LEEWAY};
 
 /// The settings of a [`BearerAuth`] guard. Get one from
 /// [`McpAuth::bearer_auth`](crate::McpAuth::bearer_auth),
@@ -70,6 +72,9 @@ pub(crate) struct Settings<A = Audience> {
     pub(crate) show_error_details: bool,
     pub(crate) max_header_bytes: usize,
     pub(crate) realm: Option<String>,
+    /// Clock-skew tolerance of the expiry check, in whole seconds.
+    pub(crate) leeway: Duration,
+    pub(crate) require_expiry: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -102,6 +107,8 @@ impl BearerAuthBuilder {
                 show_error_details: false,
                 max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
                 realm: None,
+                leeway: DEFAULT_LEEWAY,
+                require_expiry: false,
             },
         }
     }
@@ -184,6 +191,36 @@ impl BearerAuthBuilder {
         self
     }
 
+    /// The clock-skew tolerance of the guard's own expiry check. Default: 60 s
+    /// ([`DEFAULT_LEEWAY`], the JWT verifier's default too); more than 5 minutes
+    /// ([`MAX_LEEWAY`]) is refused by [`build`](Self::build). Whole seconds count.
+    ///
+    /// Whatever the verifier, the guard refuses an [`AuthInfo`](crate::AuthInfo) whose
+    /// [`expires_at`](crate::AuthInfo::expires_at) plus this leeway is in the past (401
+    /// `invalid_token`), so a custom verifier that forgets `exp` cannot let an expired token
+    /// through. The built-in verifiers already check expiry themselves; this is the second
+    /// lock.
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.settings.leeway = leeway;
+        self
+    }
+
+    /// Refuses tokens whose verifier reports no expiry (`AuthInfo::expires_at` is `None`), as
+    /// the official MCP TypeScript SDK does. Default: `false`.
+    ///
+    /// Why not by default: the JWT verifier already requires `exp`, and the verifiers that
+    /// cannot know an expiry are the ones that ask the authorization server about the token
+    /// itself. OIDC userinfo has no `exp` at all, and RFC 7662 makes `exp` optional in
+    /// introspection answers; such answers are trusted for at most the verifier's cache TTL
+    /// (60 s by default) and then asked again, so a revoked or expired token stops working
+    /// within that window. Turn this on when every token your verifier sees carries an
+    /// expiry (JWTs, or an introspection endpoint known to send `exp`): then a verifier bug
+    /// that drops it refuses instead of accepting a token forever.
+    pub fn require_expiry(mut self, require: bool) -> Self {
+        self.settings.require_expiry = require;
+        self
+    }
+
     /// Checks the settings and builds the guard.
     ///
     /// # Errors
@@ -197,7 +234,8 @@ impl BearerAuthBuilder {
     ///   scope token;
     /// - [`ConfigError::EmptyAudience`]: [`audience`](Self::audience) was given no audience;
     /// - [`ConfigError::ZeroSetting`]: [`max_header_bytes`](Self::max_header_bytes) is 0;
-    /// - [`ConfigError::InvalidRealm`]: the [`realm`](Self::realm) cannot be sent as is.
+    /// - [`ConfigError::InvalidRealm`]: the [`realm`](Self::realm) cannot be sent as is;
+    /// - [`ConfigError::LeewayTooLong`]: the [`leeway`](Self::leeway) exceeds [`MAX_LEEWAY`].
     pub fn build(self) -> Result<BearerAuth, ConfigError> {
         let (target, given) = (self.target?, self.settings);
         check_scopes(
@@ -217,6 +255,12 @@ impl BearerAuthBuilder {
         {
             return Err(ConfigError::InvalidRealm {
                 realm: realm.clone(),
+            });
+        }
+        if given.leeway > MAX_LEEWAY {
+            return Err(ConfigError::LeewayTooLong {
+                leeway: given.leeway,
+                max: MAX_LEEWAY,
             });
         }
         let audience = match given.audience {
@@ -248,6 +292,8 @@ impl BearerAuthBuilder {
                 show_error_details: given.show_error_details,
                 max_header_bytes: given.max_header_bytes,
                 realm: given.realm,
+                leeway: given.leeway,
+                require_expiry: given.require_expiry,
             },
         ))
     }

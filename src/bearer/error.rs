@@ -4,7 +4,7 @@ use std::borrow::Cow;
 
 use http::StatusCode;
 
-use crate::error::VerifyError;
+use crate::error::{VerifyError, bounded_echo};
 
 /// The message of [`BearerAuthError::MissingAuthInfo`], for every adapter that reports it.
 const MISSING_AUTH_INFO: &str = "No AuthInfo in the request extensions: the bearer \
@@ -29,6 +29,8 @@ const MISSING_AUTH_INFO: &str = "No AuthInfo in the request extensions: the bear
 /// | [`MultipleAuthHeaders`](Self::MultipleAuthHeaders) | `multiple_auth_headers` | 400 | `invalid_request` |
 /// | [`HeaderTooLong`](Self::HeaderTooLong) | `auth_header_too_long` | 400 | `invalid_request` |
 /// | [`InvalidToken`](Self::InvalidToken) | `invalid_token` | 401 | `invalid_token` |
+/// | [`TokenExpired`](Self::TokenExpired) | `token_expired` | 401 | `invalid_token` |
+/// | [`MissingExpiry`](Self::MissingExpiry) | `missing_expiry` | 401 | `invalid_token` |
 /// | [`InvalidIssuer`](Self::InvalidIssuer) | `invalid_issuer` | 401 | `invalid_token` |
 /// | [`InvalidAudience`](Self::InvalidAudience) | `invalid_audience` | 401 | `invalid_token` |
 /// | [`MissingRequiredScopes`](Self::MissingRequiredScopes) | `missing_required_scopes` | 403 | `insufficient_scope` |
@@ -73,6 +75,18 @@ pub enum BearerAuthError {
         /// The verifier's reason (never the token).
         reason: Cow<'static, str>,
     },
+    /// The verifier accepted the token, but the expiry it reports
+    /// ([`AuthInfo::expires_at`](crate::AuthInfo::expires_at)) is past, beyond the guard's
+    /// [`leeway`](crate::BearerAuthBuilder::leeway). The guard checks this for every verifier.
+    #[error("the token expired at {expires_at} (seconds since the epoch)")]
+    TokenExpired {
+        /// When the token expired, in seconds since the Unix epoch.
+        expires_at: i64,
+    },
+    /// The verifier reports no expiry for the token, and the guard
+    /// [requires one](crate::BearerAuthBuilder::require_expiry).
+    #[error("the token verifier reports no expiry for the token, and this guard requires one")]
+    MissingExpiry,
     /// The token was issued by an authorization server this resource does not trust.
     #[error("the token issuer `{actual}` is not one of the trusted issuers ({})", expected.join(", "))]
     InvalidIssuer {
@@ -149,6 +163,8 @@ impl BearerAuthError {
             Self::MultipleAuthHeaders => "multiple_auth_headers",
             Self::HeaderTooLong { .. } => "auth_header_too_long",
             Self::InvalidToken { .. } => "invalid_token",
+            Self::TokenExpired { .. } => "token_expired",
+            Self::MissingExpiry => "missing_expiry",
             Self::InvalidIssuer { .. } => "invalid_issuer",
             Self::InvalidAudience { .. } => "invalid_audience",
             Self::MissingRequiredScopes { .. } => "missing_required_scopes",
@@ -164,6 +180,8 @@ impl BearerAuthError {
             Self::MissingAuthHeader
             | Self::UnsupportedScheme
             | Self::InvalidToken { .. }
+            | Self::TokenExpired { .. }
+            | Self::MissingExpiry
             | Self::InvalidIssuer { .. }
             | Self::InvalidAudience { .. } => StatusCode::UNAUTHORIZED,
             Self::MissingBearerToken
@@ -191,6 +209,8 @@ impl BearerAuthError {
             | Self::MultipleAuthHeaders
             | Self::HeaderTooLong { .. } => Some("invalid_request"),
             Self::InvalidToken { .. }
+            | Self::TokenExpired { .. }
+            | Self::MissingExpiry
             | Self::InvalidIssuer { .. }
             | Self::InvalidAudience { .. } => Some("invalid_token"),
             Self::MissingRequiredScopes { .. } => Some("insufficient_scope"),
@@ -212,7 +232,8 @@ impl BearerAuthError {
     /// The `error_description` sent to the client: what went wrong in words a developer can act
     /// on, without the fine-grained detail (that is in [`Display`](std::fmt::Display) and the
     /// logs). The verifier's reason for [`InvalidToken`](Self::InvalidToken) is included, since
-    /// [`VerifyError::InvalidToken`] is documented as safe to show.
+    /// [`VerifyError::InvalidToken`] is documented as safe to show, cut to 256 bytes; the
+    /// built-in verifiers never put text from the authorization server into it.
     pub fn description(&self) -> Cow<'static, str> {
         match self {
             Self::MissingAuthHeader | Self::UnsupportedScheme => {
@@ -228,7 +249,13 @@ impl BearerAuthError {
             Self::HeaderTooLong { limit, .. } => {
                 format!("The Authorization header is longer than {limit} bytes.").into()
             }
-            Self::InvalidToken { reason } => format!("The access token is invalid: {reason}").into(),
+            Self::InvalidToken { reason } => {
+                format!("The access token is invalid: {}", bounded_echo(reason)).into()
+            }
+            Self::TokenExpired { .. } => "The access token has expired.".into(),
+            Self::MissingExpiry => {
+                "The access token has no known expiry, and this resource requires one.".into()
+            }
             Self::InvalidIssuer { .. } => {
                 "The access token was issued by an authorization server this resource does not trust."
                     .into()

@@ -16,6 +16,7 @@ use super::header::bearer_token;
 use super::rejection::BearerRejection;
 use crate::auth_info::AuthInfo;
 use crate::scope::ScopeHierarchy;
+use crate::time::unix_now;
 use crate::verify::TokenVerifier;
 
 /// The bearer guard of one protected resource: reads the token from the `Authorization`
@@ -33,12 +34,15 @@ use crate::verify::TokenVerifier;
 ///    [`max_header_bytes`](crate::BearerAuthBuilder::max_header_bytes) long. A token in the query
 ///    string is never read;
 /// 2. the [`TokenVerifier`] accepts the token;
-/// 3. the token's issuer is one of the resource's trusted authorization servers (also for
+/// 3. the token has not expired: its [`expires_at`](AuthInfo::expires_at) plus the
+///    [`leeway`](crate::BearerAuthBuilder::leeway) is not in the past, whatever the verifier
+///    (and, with [`require_expiry`](crate::BearerAuthBuilder::require_expiry), it has one);
+/// 4. the token's issuer is one of the resource's trusted authorization servers (also for
 ///    custom verifiers);
-/// 4. the token's audience contains an accepted audience: the resource identifier by default,
+/// 5. the token's audience contains an accepted audience: the resource identifier by default,
 ///    see [`audience`](crate::BearerAuthBuilder::audience) and
 ///    [`skip_audience_check`](crate::BearerAuthBuilder::skip_audience_check);
-/// 5. every [required scope](crate::BearerAuthBuilder::required_scopes) is granted, directly or
+/// 6. every [required scope](crate::BearerAuthBuilder::required_scopes) is granted, directly or
 ///    through the [scope hierarchy](crate::BearerAuthBuilder::scope_implies).
 ///
 /// Refusals follow RFC 6750 and MCP exactly (see [`BearerAuthError`] for the table): 401
@@ -176,6 +180,7 @@ impl BearerAuth {
             .await
             .map_err(|e| BearerAuthError::from_verify_error(e, &t.trusted_issuers))?;
 
+        check_expiry(&info, c.leeway, c.require_expiry, unix_now())?;
         if !t.trusted_issuers.contains(&info.issuer) {
             return Err(BearerAuthError::InvalidIssuer {
                 expected: t.trusted_issuers.clone(),
@@ -255,5 +260,67 @@ impl BearerAuth {
             challenge
         });
         BearerRejection::new(error, challenge.as_ref(), c.show_error_details)
+    }
+}
+
+/// The guard's own expiry check, the same rule as the JWT verifier's `exp` check: expired when
+/// `expires_at + leeway` is before `now` (seconds since the epoch).
+fn check_expiry(
+    info: &AuthInfo,
+    leeway: std::time::Duration,
+    require_expiry: bool,
+    now: i64,
+) -> Result<(), BearerAuthError> {
+    match info.expires_at {
+        Some(expires_at) => {
+            let leeway = i64::try_from(leeway.as_secs()).unwrap_or(i64::MAX);
+            if expires_at.saturating_add(leeway) < now {
+                return Err(BearerAuthError::TokenExpired { expires_at });
+            }
+            Ok(())
+        }
+        None if require_expiry => Err(BearerAuthError::MissingExpiry),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn expiring(expires_at: Option<i64>) -> AuthInfo {
+        let info = AuthInfo::new("t", "https://as.example.com");
+        match expires_at {
+            Some(at) => info.with_expires_at(at),
+            None => info,
+        }
+    }
+
+    #[test]
+    fn expiry_is_checked_with_the_leeway_at_its_edges() {
+        let minute = Duration::from_secs(60);
+        let now = 1_000_000;
+        assert!(check_expiry(&expiring(Some(now - 60)), minute, false, now).is_ok());
+        assert_eq!(
+            check_expiry(&expiring(Some(now - 61)), minute, false, now),
+            Err(BearerAuthError::TokenExpired {
+                expires_at: now - 61
+            })
+        );
+        assert!(check_expiry(&expiring(Some(now)), Duration::ZERO, false, now).is_ok());
+        assert!(check_expiry(&expiring(Some(now - 1)), Duration::ZERO, false, now).is_err());
+        assert!(check_expiry(&expiring(Some(i64::MIN)), Duration::MAX, false, now).is_err());
+    }
+
+    #[test]
+    fn a_missing_expiry_passes_unless_required() {
+        let leeway = Duration::from_secs(60);
+        assert!(check_expiry(&expiring(None), leeway, false, 5).is_ok());
+        assert_eq!(
+            check_expiry(&expiring(None), leeway, true, 5),
+            Err(BearerAuthError::MissingExpiry)
+        );
     }
 }

@@ -9,6 +9,7 @@ use serde_json::{Map, Value, json};
 
 use super::challenge::BearerChallenge;
 use super::error::BearerAuthError;
+use crate::error::bounded_echo;
 
 /// The answer to a refused request: status, headers (`WWW-Authenticate` when there is a
 /// challenge, `Content-Type: application/json`, `Cache-Control: no-store`) and a JSON body.
@@ -128,34 +129,56 @@ fn json_body(error: &BearerAuthError, show_error_details: bool) -> Bytes {
     Bytes::from(serde_json::to_vec(&Value::Object(body)).unwrap_or_else(|_| b"{}".to_vec()))
 }
 
+/// The most items of a list from the token or the authorization server (granted scopes, token
+/// audiences) that the `cause` object repeats.
+const MAX_ECHO_ITEMS: usize = 16;
+
+/// A list from the network as the `cause` object shows it: at most [`MAX_ECHO_ITEMS`] items,
+/// each cut to 256 bytes.
+fn echo_list(items: &[String]) -> Value {
+    json!(
+        items
+            .iter()
+            .take(MAX_ECHO_ITEMS)
+            .map(|item| bounded_echo(item))
+            .collect::<Vec<_>>()
+    )
+}
+
+/// The `cause` object of [`show_error_details`](crate::BearerAuthBuilder::show_error_details).
+/// Every value that came from the token or the authorization server is cut to 256 bytes (and
+/// lists to 16 items), so a hostile answer cannot make the response large.
 fn cause(error: &BearerAuthError) -> Value {
     let mut cause = Map::new();
     cause.insert("code".into(), error.code().into());
     match error {
         BearerAuthError::InvalidIssuer { expected, actual } => {
             cause.insert("expected".into(), json!(expected));
-            cause.insert("actual".into(), json!(actual));
+            cause.insert("actual".into(), bounded_echo(actual).into());
         }
         BearerAuthError::InvalidAudience { expected, actual } => {
             cause.insert("expected".into(), json!(expected));
-            cause.insert("actual".into(), json!(actual));
+            cause.insert("actual".into(), echo_list(actual));
         }
         BearerAuthError::MissingRequiredScopes {
             required, granted, ..
         } => {
             cause.insert("expected".into(), json!(required));
-            cause.insert("actual".into(), json!(granted));
+            cause.insert("actual".into(), echo_list(granted));
         }
         BearerAuthError::HeaderTooLong { length, limit } => {
             cause.insert("expected".into(), json!(limit));
             cause.insert("actual".into(), json!(length));
         }
+        BearerAuthError::TokenExpired { expires_at } => {
+            cause.insert("expires_at".into(), json!(expires_at));
+        }
         BearerAuthError::InvalidToken { reason } => {
-            cause.insert("reason".into(), json!(reason));
+            cause.insert("reason".into(), bounded_echo(reason).into());
         }
         BearerAuthError::AuthServerUnavailable { reason }
         | BearerAuthError::ServerMisconfigured { reason } => {
-            cause.insert("reason".into(), json!(reason));
+            cause.insert("reason".into(), bounded_echo(reason).into());
         }
         _ => {}
     }

@@ -6,7 +6,7 @@ use url::Url;
 
 use crate::error::MetadataError;
 use crate::http_client::is_secure_enough;
-use crate::scope::is_scope_char;
+use crate::scope::is_scope_token;
 
 /// Protected-resource metadata (RFC 9728 §2): what an MCP client fetches after a 401 to learn
 /// which authorization servers issue tokens for this resource.
@@ -326,7 +326,7 @@ impl ProtectedResourceMetadataBuilder {
             }
         }
         for scope in &m.scopes_supported {
-            if scope.is_empty() || !scope.bytes().all(is_scope_char) {
+            if !is_scope_token(scope) {
                 return Err(MetadataError::InvalidValue {
                     field: "scopes_supported",
                     value: scope.clone(),

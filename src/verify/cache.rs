@@ -9,8 +9,10 @@
 //!   (the same token, since the keys are equal hashes; SHA-256 collisions are not a practical
 //!   concern);
 //! - **each entry lives for `min(ttl, expires_at − now)`**: never past the token's known expiry
-//!   (RFC 7662 §4), and an [`AuthInfo`] that has already expired is passed through but not
-//!   cached;
+//!   (RFC 7662 §4), and a success whose [`AuthInfo`] has already expired is refused as an
+//!   expired token, never cached or handed back;
+//! - **one cache, one verifier**: a [`TokenCache`] is not `Clone`, so two verifiers cannot
+//!   share one and see each other's successes (the key is the token's hash alone);
 //! - **bounded** to [`TokenCacheBuilder::max_entries`] entries (least-recently-used entries
 //!   make room for new ones);
 //! - **single flight**: concurrent requests with the same token share one verification and
@@ -71,7 +73,7 @@ use aws_lc_rs::digest;
 
 use crate::auth_info::AuthInfo;
 use crate::error::{ConfigError, VerifyError};
-use crate::time::time_left;
+use crate::time::{has_expired, time_left, unix_now};
 use crate::verify::TokenVerifier;
 
 /// Default bound on the entries of every verification cache: [`TokenCache`] and the caches
@@ -227,6 +229,11 @@ impl<V: Expiring> moka::Expiry<TokenHash, Arc<V>> for CappedTtl {
     }
 }
 
+/// Whether the expiry `expires_at` (seconds since the epoch) has passed by the wall clock.
+fn has_passed(expires_at: Option<i64>) -> bool {
+    expires_at.is_some_and(|at| has_expired(at, unix_now()))
+}
+
 /// How long an entry for a token expiring at `expires_at` may live: `min(ttl, time left)`.
 fn lifetime(ttl: Duration, expires_at: Option<i64>, now: SystemTime) -> Duration {
     ttl.min(time_left(expires_at, now))
@@ -282,8 +289,11 @@ impl CacheSettings {
     }
 
     /// As [`build`](Self::build), as a [`TokenCache`].
-    pub(crate) fn build_token_cache(self) -> Result<Option<TokenCache>, ConfigError> {
-        Ok(self.build()?.map(|entries| TokenCache { entries }))
+    /// The cache of one verifier (shared by its clones only).
+    pub(crate) fn build_token_cache(self) -> Result<Option<Arc<TokenCache>>, ConfigError> {
+        Ok(self
+            .build()?
+            .map(|entries| Arc::new(TokenCache { entries })))
     }
 }
 
@@ -323,11 +333,25 @@ pub(crate) fn with_token(cached: &AuthInfo, token: &str) -> AuthInfo {
 
 /// A bounded, expiring cache of successful verifications, keyed by token hash.
 ///
-/// See the [module documentation](self) for the rules. Cheap to clone: clones share the same
-/// entries. Used inside [`UserinfoVerifier`](crate::verify::UserinfoVerifier) and
+/// See the [module documentation](self) for the rules. Used inside
+/// [`UserinfoVerifier`](crate::verify::UserinfoVerifier) and
 /// [`IntrospectionVerifier`](crate::verify::IntrospectionVerifier), and around any verifier
 /// through [`CachedVerifier`].
-#[derive(Clone)]
+///
+/// # One cache, one verifier
+///
+/// The key is the token's hash alone, so a cache shared by two verifiers would hand one
+/// verifier's success to the other (a token the first accepts would pass the second
+/// unverified). A `TokenCache` therefore belongs to exactly one verifier: it is not `Clone`,
+/// and [`CachedVerifier::with_cache`] takes it by value. Clones of a `CachedVerifier` (the same
+/// verifier) share its cache. A custom verifier that calls
+/// [`get_or_verify`](Self::get_or_verify) itself should own its cache the same way.
+///
+/// ```compile_fail
+/// // Two verifiers cannot be given one cache: there is no second handle to give.
+/// let cache = mcp_auth::verify::TokenCache::new();
+/// let copy = cache.clone();
+/// ```
 pub struct TokenCache {
     entries: ExpiringCache<AuthInfo>,
 }
@@ -462,12 +486,15 @@ impl TokenCache {
     /// Returns the cached verification of `token`, or runs `verify` and caches its success.
     ///
     /// Concurrent calls with the same token while `verify` runs wait for its result instead
-    /// of starting their own. The returned [`AuthInfo`] carries `token`. A success whose
-    /// `expires_at` has already passed is returned but not cached.
+    /// of starting their own. The returned [`AuthInfo`] carries `token`. The cache never
+    /// returns an expired success: entries end at the token's expiry, and a success whose
+    /// `expires_at` has already passed is refused, not cached. (A leeway for clock skew is the
+    /// verifier's business, before this point, and the bearer guard's, after it.)
     ///
     /// # Errors
     ///
-    /// Whatever `verify` returned; errors are never cached.
+    /// Whatever `verify` returned (errors are never cached), or
+    /// [`VerifyError::InvalidToken`] when `verify` succeeded with an `expires_at` in the past.
     pub async fn get_or_verify<F, Fut>(
         &self,
         token: &str,
@@ -502,6 +529,9 @@ impl TokenCache {
         match outcome {
             Ok(info) => Ok(with_token(&info, token)),
             Err(miss) => match &*miss {
+                Miss::Uncacheable(info) if has_passed(info.expires_at) => {
+                    Err(VerifyError::invalid_token("the token has expired"))
+                }
                 Miss::Uncacheable(info) => Ok(with_token(info, token)),
                 Miss::Failed(error) => Err(error.clone()),
             },
@@ -534,7 +564,7 @@ where
 #[derive(Clone)]
 pub struct CachedVerifier<V> {
     inner: V,
-    cache: TokenCache,
+    cache: Arc<TokenCache>,
 }
 
 impl<V> fmt::Debug for CachedVerifier<V> {
@@ -552,8 +582,14 @@ impl<V: TokenVerifier> CachedVerifier<V> {
     }
 
     /// Wraps `inner` with `cache` (build one with [`TokenCache::builder`]).
+    ///
+    /// The cache is taken by value: it serves this verifier (and its clones) only. See
+    /// [`TokenCache`] on why caches are never shared between verifiers.
     pub fn with_cache(inner: V, cache: TokenCache) -> Self {
-        Self { inner, cache }
+        Self {
+            inner,
+            cache: Arc::new(cache),
+        }
     }
 
     /// The cache.

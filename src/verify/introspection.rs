@@ -18,6 +18,7 @@
 //! ```
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -28,7 +29,7 @@ use url::form_urlencoded;
 
 use crate::auth_info::AuthInfo;
 use crate::discovery::AuthServer;
-use crate::error::{ConfigError, VerifyError};
+use crate::error::{ConfigError, VerifyError, bounded_echo};
 use crate::http_client::{FetchedResponse, HttpClient};
 use crate::time::{has_expired, unix_now};
 use crate::verify::TokenVerifier;
@@ -66,7 +67,7 @@ use crate::verify::endpoint::{
 pub struct IntrospectionVerifier {
     endpoint: EndpointClient,
     credentials: ClientCredentials,
-    cache: Option<TokenCache>,
+    cache: Option<Arc<TokenCache>>,
 }
 
 /// Builder for [`IntrospectionVerifier`]; one of the credential methods is required, every
@@ -258,7 +259,7 @@ impl IntrospectionVerifier {
 
     /// The cache of successful answers; `None` when the builder turned it off.
     pub fn cache(&self) -> Option<&TokenCache> {
-        self.cache.as_ref()
+        self.cache.as_deref()
     }
 
     async fn introspect(&self, token: &str) -> Result<AuthInfo, VerifyError> {
@@ -291,7 +292,7 @@ impl IntrospectionVerifier {
 #[async_trait::async_trait]
 impl TokenVerifier for IntrospectionVerifier {
     async fn verify(&self, token: &str) -> Result<AuthInfo, VerifyError> {
-        verify_through(self.cache.as_ref(), token, || self.introspect(token)).await
+        verify_through(self.cache.as_deref(), token, || self.introspect(token)).await
     }
 }
 
@@ -359,8 +360,14 @@ fn introspection_answer(
         }
         Some(Value::String(iss)) if iss == issuer => false,
         Some(other) => {
+            // The foreign issuer is the authorization server's text: logged (cut), never sent
+            // back to the client.
+            tracing::debug!(
+                foreign_issuer = %bounded_echo(&other.to_string()),
+                "the introspection answer names another issuer"
+            );
             return Err(VerifyError::invalid_token(format!(
-                "the introspection answer names issuer {other}, not the configured `{issuer}`"
+                "the introspection answer names another issuer than the configured `{issuer}`"
             )));
         }
     };

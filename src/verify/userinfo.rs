@@ -17,6 +17,7 @@
 //! was issued for.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HeaderValue, Method, StatusCode, header};
@@ -24,7 +25,7 @@ use serde_json::Value;
 
 use crate::auth_info::{AuthInfo, numeric_date, scopes_from_claims};
 use crate::discovery::AuthServer;
-use crate::error::{ConfigError, VerifyError};
+use crate::error::{ConfigError, VerifyError, bounded_echo};
 use crate::http_client::{FetchedResponse, HttpClient};
 use crate::time::{has_expired, unix_now};
 use crate::verify::TokenVerifier;
@@ -77,7 +78,7 @@ use crate::verify::endpoint::{
 #[derive(Clone)]
 pub struct UserinfoVerifier {
     endpoint: EndpointClient,
-    cache: Option<TokenCache>,
+    cache: Option<Arc<TokenCache>>,
 }
 
 /// Builder for [`UserinfoVerifier`]; every setter documents its default, and
@@ -162,7 +163,7 @@ impl UserinfoVerifier {
     pub fn new(server: AuthServer) -> Self {
         Self {
             endpoint: EndpointClient::new(TokenEndpoint::Userinfo, server, None),
-            cache: Some(TokenCache::default()),
+            cache: Some(Arc::new(TokenCache::default())),
         }
     }
 
@@ -182,7 +183,7 @@ impl UserinfoVerifier {
 
     /// The cache of successful answers; `None` when the builder turned it off.
     pub fn cache(&self) -> Option<&TokenCache> {
-        self.cache.as_ref()
+        self.cache.as_deref()
     }
 
     async fn call_userinfo(&self, token: &str) -> Result<AuthInfo, VerifyError> {
@@ -205,7 +206,7 @@ impl UserinfoVerifier {
 #[async_trait::async_trait]
 impl TokenVerifier for UserinfoVerifier {
     async fn verify(&self, token: &str) -> Result<AuthInfo, VerifyError> {
-        verify_through(self.cache.as_ref(), token, || self.call_userinfo(token)).await
+        verify_through(self.cache.as_deref(), token, || self.call_userinfo(token)).await
     }
 }
 
@@ -241,8 +242,14 @@ fn userinfo_answer(
         None => {}
         Some(Value::String(iss)) if iss == issuer => {}
         Some(other) => {
+            // The foreign issuer is the authorization server's text: logged (cut), never sent
+            // back to the client.
+            tracing::debug!(
+                foreign_issuer = %bounded_echo(&other.to_string()),
+                "the userinfo answer names another issuer"
+            );
             return Err(VerifyError::invalid_token(format!(
-                "the userinfo answer names issuer {other}, not the configured `{issuer}`"
+                "the userinfo answer names another issuer than the configured `{issuer}`"
             )));
         }
     }

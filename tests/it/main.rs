@@ -31,5 +31,6 @@ mod rmcp_integration;
 mod session_binding;
 mod test_auth_server;
 mod token_cache;
+mod trust;
 mod userinfo_verifier;
 mod whoami_example;

@@ -125,7 +125,13 @@ async fn entries_never_outlive_the_tokens_expiry() {
     );
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert!(unix_now() >= exp);
-    verifier.verify("tok").await.unwrap();
+    assert!(
+        matches!(
+            verifier.verify("tok").await,
+            Err(VerifyError::InvalidToken { .. })
+        ),
+        "an expired success is refused, not handed back"
+    );
     assert_eq!(
         calls.load(Ordering::SeqCst),
         2,
@@ -134,13 +140,20 @@ async fn entries_never_outlive_the_tokens_expiry() {
 }
 
 #[tokio::test]
-async fn an_already_expired_success_is_returned_but_not_cached() {
+async fn an_already_expired_success_is_refused_and_not_cached() {
     let (calls, inner) = counting_verifier(Duration::ZERO, Some(unix_now() - 10));
     let verifier = CachedVerifier::new(inner);
-    let info = verifier.verify("old").await.unwrap();
-    assert_eq!(info.token, "old");
-    verifier.verify("old").await.unwrap();
-    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    for _ in 0..2 {
+        assert!(matches!(
+            verifier.verify("old").await,
+            Err(VerifyError::InvalidToken { reason }) if reason.contains("expired")
+        ));
+    }
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        2,
+        "never served from the cache"
+    );
     verifier.cache().run_pending_tasks().await;
     assert_eq!(verifier.entry_count(), 0);
 }
