@@ -526,11 +526,16 @@ impl VerifyError {
 }
 
 impl From<DiscoveryError> for VerifyError {
-    /// A discovery failure is a 503 when the network failed, a 500 when the server's metadata
-    /// cannot be trusted or does not fit (that needs an operator, not a retry).
+    /// A discovery failure is a 503 when the authorization server could not be used right now
+    /// (the network failed, nothing answered, or the answer was not a metadata document at
+    /// all: what a failing server or proxy serves during an outage), and a 500 when a
+    /// well-formed document cannot be trusted or does not fit (another issuer, a foreign
+    /// endpoint, not MCP-compliant: that needs an operator, not a retry).
     fn from(error: DiscoveryError) -> Self {
         match &error {
-            DiscoveryError::Fetch(_) | DiscoveryError::NotFound { .. } => Self::unavailable(&error),
+            DiscoveryError::Fetch(_)
+            | DiscoveryError::NotFound { .. }
+            | DiscoveryError::InvalidMetadata { .. } => Self::unavailable(&error),
             _ => Self::misconfigured(&error),
         }
     }

@@ -1,6 +1,7 @@
 //! What the environment gives every whoami example, before any mcp-auth wiring: the settings,
 //! where the server listens, the resource it serves, and the authorization server it trusts
-//! (the one of `MCP_AUTH_ISSUER`, discovered now, or the built-in test server, started now).
+//! (the one of `MCP_AUTH_ISSUER`, discovered in the background, or the built-in test server,
+//! started now).
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -8,7 +9,7 @@ use std::process::ExitCode;
 
 use mcp_auth::testing::TestAuthServer;
 use mcp_auth::verify::IntrospectionVerifier;
-use mcp_auth::{AuthServer, ConfigError, protected_resource_metadata_url};
+use mcp_auth::{AuthServer, AuthServerType, ConfigError, protected_resource_metadata_url};
 use rmcp::transport::streamable_http_server::StreamableHttpServerConfig;
 use url::Url;
 
@@ -80,6 +81,21 @@ pub async fn bind(config: &Config) -> Result<tokio::net::TcpListener, SetupError
     })
 }
 
+/// The first discovery of a configured authorization server: says loudly, once, when it fails,
+/// what that means for the server (it keeps running, and answers 503 until the authorization
+/// server can be used).
+async fn warm_up(server: AuthServer, server_type: AuthServerType) {
+    if let Err(error) = server.metadata().await {
+        eprintln!(
+            "warning: the authorization server `{}` (MCP_AUTH_SERVER_TYPE={server_type}) cannot \
+             be used yet: {error}\nwarning: the server runs anyway: requests get 503 until the \
+             authorization server answers, which is retried with backoff (check \
+             MCP_AUTH_ISSUER if this does not heal)",
+            server.issuer()
+        );
+    }
+}
+
 /// The whoami server's surroundings, ready for the mcp-auth wiring of each example.
 pub struct Setup {
     pub config: Config,
@@ -106,9 +122,10 @@ pub struct Setup {
 }
 
 impl Setup {
-    /// Starts the built-in authorization server if no issuer is configured, or discovers the
-    /// configured one (so that a wrong issuer fails now, naming `MCP_AUTH_ISSUER`), for the
-    /// server listening on `local_addr`.
+    /// Starts the built-in authorization server if no issuer is configured, or starts
+    /// discovering the configured one in the background (a failure is reported, naming
+    /// `MCP_AUTH_ISSUER`, but does not stop the server), for the server listening on
+    /// `local_addr`.
     pub async fn new(config: Config, local_addr: SocketAddr) -> Result<Self, SetupError> {
         let resource = match &config.resource {
             Some(resource) => resource.clone(),
@@ -133,16 +150,11 @@ impl Setup {
         let (authorization_server, dev_server) = match &config.issuer {
             Some(issuer) => {
                 let server = AuthServer::discover(issuer.clone(), config.server_type);
-                // Fail now, with the variable's name, rather than on the first request.
-                server.metadata().await.map_err(|e| {
-                    SetupError::config(
-                        "MCP_AUTH_ISSUER",
-                        format!(
-                            "cannot use the authorization server `{issuer}` (MCP_AUTH_SERVER_TYPE={}): {e}",
-                            config.server_type
-                        ),
-                    )
-                })?;
+                // Discover now, but do not wait for it: a server whose authorization server is
+                // down (or serves garbage) still starts, answers 503 until discovery succeeds,
+                // and heals on its own (the library retries with backoff and logs at a bounded
+                // rate). Only settings that can never work (checked above) stop it.
+                tokio::spawn(warm_up(server.clone(), config.server_type));
                 (server, None)
             }
             None => {

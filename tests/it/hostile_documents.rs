@@ -193,21 +193,21 @@ impl Fixture {
 // Authorization-server metadata (discovered on first use)
 
 #[tokio::test]
-async fn metadata_that_is_not_json_gets_500_and_is_retried() {
+async fn metadata_that_is_not_json_gets_503_and_is_retried() {
     let f = Fixture::start(Kind::Jwt).await;
-    f.expect(Endpoint::OidcMetadata, html(), 500, "not JSON")
+    f.expect(Endpoint::OidcMetadata, html(), 503, "not JSON")
         .await;
     f.expect_recovery().await;
 }
 
 #[tokio::test]
-async fn metadata_json_of_the_wrong_shape_gets_500_and_is_retried() {
+async fn metadata_json_of_the_wrong_shape_gets_503_and_is_retried() {
     let f = Fixture::start(Kind::Jwt).await;
     let shape = json_of_the_wrong_shape(r#"[{"issuer": "x"}]"#);
-    f.expect(Endpoint::OidcMetadata, shape, 500, "not a JSON object")
+    f.expect(Endpoint::OidcMetadata, shape, 503, "not a JSON object")
         .await;
     let shape = json_of_the_wrong_shape(r#"{"issuer": 42, "jwks_uri": ["x"]}"#);
-    f.expect(Endpoint::OidcMetadata, shape, 500, "invalid")
+    f.expect(Endpoint::OidcMetadata, shape, 503, "invalid")
         .await;
     f.expect_recovery().await;
 }

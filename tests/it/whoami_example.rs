@@ -18,7 +18,7 @@ use common::config::{Command, Config, VerifierKind};
 use common::setup::Setup;
 use mcp_auth::bearer::BearerChallenge;
 use mcp_auth::integrations::hyper::Server;
-use mcp_auth::testing::TestAuthServer;
+use mcp_auth::testing::{Endpoint, Fault, TestAuthServer};
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
@@ -835,16 +835,164 @@ async fn resource_can_be_set_and_the_mcp_path_follows_it() {
     );
 }
 
-#[tokio::test]
-async fn unreachable_issuer_is_reported_as_mcp_auth_issuer() {
-    let mut config = Config::new(0);
-    config.issuer = Some("http://127.0.0.1:1".into());
-    let listener = common::setup::bind(&config).await.expect("bind");
-    let error = Setup::new(config, listener.local_addr().expect("addr"))
+// ---------------------------------------------------------------------------------------------
+// Faults of the authorization server at start
+
+/// A loopback address nothing listens on (the OS picked the port, then it was released).
+async fn free_loopback_addr() -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
-        .err()
-        .expect("an error");
-    assert_eq!(error.variable, Some("MCP_AUTH_ISSUER"));
+        .expect("bind");
+    listener.local_addr().expect("addr")
+}
+
+/// Expects the answer of a server whose authorization server cannot be used: 503, no
+/// challenge, a JSON body saying `temporarily_unavailable`.
+fn expect_unavailable(reply: &Reply) {
+    assert_eq!(
+        reply.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        reply.body
+    );
+    assert!(
+        reply.headers.get("www-authenticate").is_none(),
+        "no challenge while the authorization server is down"
+    );
+    assert_eq!(
+        reply.json()["error"],
+        "temporarily_unavailable",
+        "{}",
+        reply.body
+    );
+}
+
+/// A JWT for `issuer` and `resource` that no key ever signed: well-formed enough that the
+/// verifier needs the authorization server's keys to refuse it.
+fn unverifiable_token(issuer: &str, resource: &str) -> String {
+    let part = |value: Value| URL_SAFE_NO_PAD.encode(value.to_string());
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+        + 600;
+    format!(
+        "{}.{}.{}",
+        part(json!({"alg": "RS256", "typ": "JWT", "kid": "unknown"})),
+        part(json!({"iss": issuer, "aud": resource, "sub": "alice", "exp": exp})),
+        URL_SAFE_NO_PAD.encode([7u8; 256])
+    )
+}
+
+/// Calls `tools/call whoami` with `token` every 100 ms until it succeeds; the time it took.
+/// Panics after `limit`.
+async fn time_to_recover(url: &str, token: &str, limit: Duration) -> Duration {
+    let started = std::time::Instant::now();
+    loop {
+        let reply = post(url, Some(token), &whoami_body()).await;
+        if reply.status == StatusCode::OK {
+            return started.elapsed();
+        }
+        expect_unavailable(&reply);
+        assert!(
+            started.elapsed() < limit,
+            "still {} after {limit:?}: {}",
+            reply.status,
+            reply.body
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_issuer_does_not_stop_the_server_and_it_heals_without_a_restart() {
+    let addr = free_loopback_addr().await;
+    let mut config = Config::new(0);
+    config.issuer = Some(format!("http://{addr}"));
+    let app = start(Stack::Axum, config).await;
+    // The metadata the client needs to find the authorization server is served regardless.
+    let metadata = reqwest::get(&app.setup.metadata_url)
+        .await
+        .expect("metadata");
+    assert_eq!(metadata.status(), StatusCode::OK);
+    let waiting = unverifiable_token(&app.setup.issuer, &app.setup.resource);
+    expect_unavailable(&post(&app.setup.mcp_url, Some(&waiting), &whoami_body()).await);
+
+    let healed = TestAuthServer::builder()
+        .bind(addr)
+        .start()
+        .await
+        .expect("the authorization server, on the address it was expected at");
+    let token = healed.token().audience(app.setup.resource.clone()).sign();
+    let took = time_to_recover(&app.setup.mcp_url, &token, Duration::from_secs(10)).await;
+    eprintln!("recovered {took:?} after the authorization server came up");
+    healed.shutdown().await;
+}
+
+#[tokio::test]
+async fn garbage_or_huge_metadata_at_start_gets_503_until_the_server_heals() {
+    let garbage = Fault::Body {
+        status: 200,
+        content_type: "application/json".into(),
+        body: bytes::Bytes::from_static(b"<html>not metadata</html>"),
+    };
+    for fault in [garbage, Fault::Oversized(10 << 20), Fault::Status(502)] {
+        let server = TestAuthServer::start()
+            .await
+            .expect("an authorization server");
+        for endpoint in [Endpoint::OAuthMetadata, Endpoint::OidcMetadata] {
+            server.fail(endpoint, fault.clone());
+        }
+        let mut config = Config::new(0);
+        config.issuer = Some(server.issuer().to_owned());
+        let app = start(Stack::Hyper, config).await;
+        let token = server.token().audience(app.setup.resource.clone()).sign();
+        expect_unavailable(&post(&app.setup.mcp_url, Some(&token), &whoami_body()).await);
+        server.heal_all();
+        let took = time_to_recover(&app.setup.mcp_url, &token, Duration::from_secs(10)).await;
+        eprintln!("{fault:?}: recovered {took:?} after healing");
+        server.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn binary_whoami_starts_with_its_authorization_server_down_and_heals_within_ten_seconds() {
+    let addr = free_loopback_addr().await;
+    let binary = example_binary("whoami").await;
+    let mut child = example_command(&binary)
+        .env("MCP_AUTH_ISSUER", format!("http://{addr}"))
+        .spawn()
+        .expect("start the example");
+    let banner = read_banner(&mut child).await;
+    let mcp_url = banner
+        .iter()
+        .find_map(|line| line.trim().strip_prefix("MCP endpoint"))
+        .map(|url| url.trim().to_owned())
+        .expect("the MCP endpoint line");
+    let resource = banner
+        .iter()
+        .find_map(|line| line.trim().strip_prefix("protected resource"))
+        .map(|url| url.trim().to_owned())
+        .expect("the protected resource line");
+    let waiting = unverifiable_token(&format!("http://{addr}"), &resource);
+    expect_unavailable(&post(&mcp_url, Some(&waiting), &whoami_body()).await);
+    assert!(
+        child.try_wait().expect("status").is_none(),
+        "the example exited"
+    );
+
+    let healed = TestAuthServer::builder()
+        .bind(addr)
+        .start()
+        .await
+        .expect("the authorization server, on the address it was expected at");
+    let token = healed.token().audience(resource).sign();
+    let took = time_to_recover(&mcp_url, &token, Duration::from_secs(10)).await;
+    eprintln!("the whoami binary recovered {took:?} after its authorization server came up");
+    let identity = whoami(&mcp_url, &token).await;
+    assert_eq!(identity["issuer"], healed.issuer());
+    child.kill().await.expect("stop the example");
+    healed.shutdown().await;
 }
 
 // ---------------------------------------------------------------------------------------------
