@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use super::{TestAuthServer, TestServerError};
+use super::{DEFAULT_CLIENT_SECRET, TestAuthServer, TestServerError};
 use crate::verify::JwsAlgorithm;
 
 /// The one user every token of the test server belongs to (there is no login step).
@@ -125,7 +125,7 @@ impl Default for TestAuthServerBuilder {
                 .map(String::from)
                 .to_vec(),
             client_id: "test-resource-server".into(),
-            client_secret: "test-secret".into(),
+            client_secret: DEFAULT_CLIENT_SECRET.into(),
             token_ttl: Duration::from_secs(3600),
             bind: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             published_algs: super::keys::DEFAULT_PUBLISHED_ALGS.to_vec(),
@@ -191,7 +191,9 @@ impl TestAuthServerBuilder {
     }
 
     /// The address to listen on. Default: `127.0.0.1:0` (a port chosen by the OS).
-    /// An unspecified address (`0.0.0.0`) is advertised as `127.0.0.1`.
+    /// An unspecified address (`0.0.0.0`) is advertised as `127.0.0.1`. A non-loopback
+    /// address prints a loud warning on stderr and logs it as an error at
+    /// [`start`](Self::start): the server gives tokens to anyone who reaches it.
     pub fn bind(mut self, addr: SocketAddr) -> Self {
         self.bind = addr;
         self

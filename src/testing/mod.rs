@@ -87,6 +87,10 @@ use keys::KeyStore;
 use state::{Config, IssuedToken, Shared};
 
 /// How long [`TestAuthServer::shutdown`] waits for open requests before aborting them.
+/// The resource-server client secret of a test authorization server unless
+/// [`TestAuthServerBuilder::client`] sets another: public, so never use it beyond loopback.
+pub(crate) const DEFAULT_CLIENT_SECRET: &str = "test-secret";
+
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// Why a [`TestAuthServer`] could not start.
@@ -184,6 +188,9 @@ impl TestAuthServer {
                 addr: options.bind,
                 source,
             })?;
+        if !local_addr.ip().is_loopback() {
+            warn_exposed(local_addr, options.client_secret == DEFAULT_CLIENT_SECRET);
+        }
         let base_url = format!("http://{}", advertised(local_addr));
         let config = Config {
             issuer: format!("{base_url}{}", options.issuer_path),
@@ -501,6 +508,24 @@ impl TestAuthServer {
             task.abort();
         }
     }
+}
+
+/// Says loudly, on stderr and in the log, that a test authorization server listens beyond
+/// loopback: it hands a token to anyone who asks, and `default_secret` says whether its
+/// client secret is still the well-known default.
+fn warn_exposed(addr: SocketAddr, default_secret: bool) {
+    let secret = if default_secret {
+        " Its resource-server client secret is the public default `test-secret`."
+    } else {
+        ""
+    };
+    let message = format!(
+        "the TEST authorization server listens on {addr}, beyond loopback: anyone who can reach \
+         it gets tokens (no login, auto-approved consent, open client registration).{secret} It \
+         is for local development and tests only; bind it to 127.0.0.1."
+    );
+    eprintln!("WARNING: {message}");
+    tracing::error!("{message}");
 }
 
 /// The address to advertise: an unspecified bind address is reached through loopback.

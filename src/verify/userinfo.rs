@@ -62,7 +62,8 @@ use crate::verify::endpoint::{
 ///
 /// | Answer | Result |
 /// |---|---|
-/// | 2xx with a JSON object carrying a non-empty string `sub` | [`AuthInfo`]: issuer = the server's issuer, subject = `sub`, claims = the answer, scopes from `scope`/`scp`/`scopes` if present, no audience, `expires_at` from a numeric `exp` if the server adds one (not standard for userinfo) |
+/// | 2xx with a JSON object carrying a non-empty string `sub` | [`AuthInfo`]: issuer = the server's issuer, subject = `sub`, claims = the answer, scopes from `scope`/`scp`/`scopes` if present, no audience, `expires_at` from a numeric `exp` if the server adds one (not standard for userinfo), `client_id` from `client_id`, else `azp`, if the server adds one (not standard either) |
+/// | 2xx with a `client_id` or `azp` that is not a non-empty string | [`VerifyError::InvalidToken`] |
 /// | 2xx with a numeric `exp` that has passed | [`VerifyError::InvalidToken`] |
 /// | 2xx with an `iss` different from the server's issuer | [`VerifyError::InvalidToken`] |
 /// | 2xx without `sub` (or an empty or non-string one) | [`VerifyError::InvalidToken`] |
@@ -70,6 +71,15 @@ use crate::verify::endpoint::{
 /// | 2xx whose body is not a JSON object (the server misbehaved; the token is not known to be bad) | [`VerifyError::Unavailable`] |
 /// | timeout, network error, 5xx, 408, 429, or any other status | [`VerifyError::Unavailable`] |
 /// | no `userinfo_endpoint` in the metadata, an endpoint the client refuses (plain http), a signed (`application/jwt`) answer | [`VerifyError::Misconfigured`] |
+///
+/// # Which client?
+///
+/// OIDC userinfo says who the user is, not which client the token was issued to. When the
+/// server does not add `client_id` or `azp`, [`AuthInfo::client_id`] is `None`, and the
+/// [session binding](crate::tower::SessionBinding) binds sessions to issuer and subject only:
+/// two clients of the same user can then use each other's sessions. Where that matters, use
+/// [`IntrospectionVerifier`](crate::verify::IntrospectionVerifier) or
+/// [`JwtVerifier`](crate::verify::JwtVerifier), whose answers name the client.
 ///
 /// Successful answers are cached by token hash for the TTL (default 60 s, at most 10 000 of
 /// them; see [`TokenCache`] and the builder), so a revoked token keeps working for at most that
@@ -273,11 +283,26 @@ fn userinfo_answer(
             "the token has expired (userinfo `exp`)",
         ));
     }
+    // Userinfo has no standard member naming the client either; some servers add `client_id`
+    // or `azp` (as in their tokens). Take it when they do, so that sessions bind to the client
+    // as well as the user.
+    let named = |name: &str| match claims.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(id)) if !id.is_empty() => Ok(Some(id.clone())),
+        Some(_) => Err(VerifyError::invalid_token(format!(
+            "the userinfo answer's `{name}` is not a non-empty string"
+        ))),
+    };
+    let client_id = match named("client_id")? {
+        Some(id) => Some(id),
+        None => named("azp")?,
+    };
     let mut info = AuthInfo::new(token, issuer)
         .with_subject(subject)
         .with_scopes(scopes)
         .with_claims(claims);
     info.expires_at = expires_at;
+    info.client_id = client_id;
     Ok(info)
 }
 
@@ -309,6 +334,24 @@ mod tests {
 
     fn json_response(body: Value) -> FetchedResponse {
         response(200, "application/json", &body.to_string())
+    }
+
+    #[test]
+    fn the_client_is_taken_from_client_id_else_azp_when_the_server_adds_one() {
+        let client = |body: Value| answer(ISSUER, "t", &json_response(body)).map(|i| i.client_id);
+        assert_eq!(client(json!({"sub": "u"})).unwrap(), None);
+        assert_eq!(
+            client(json!({"sub": "u", "client_id": "c1", "azp": "c2"})).unwrap(),
+            Some("c1".to_owned())
+        );
+        assert_eq!(
+            client(json!({"sub": "u", "client_id": null, "azp": "c2"})).unwrap(),
+            Some("c2".to_owned())
+        );
+        for bad in [json!(""), json!(7), json!(["c"])] {
+            assert!(client(json!({"sub": "u", "azp": bad})).is_err());
+            assert!(client(json!({"sub": "u", "client_id": bad})).is_err());
+        }
     }
 
     #[test]

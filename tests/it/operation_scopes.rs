@@ -331,6 +331,38 @@ async fn body_over_the_cap_gets_413() {
 }
 
 #[tokio::test]
+async fn a_compressed_body_gets_415_and_is_never_read_as_json() {
+    let mcp = serve(stateless(), policy()).await;
+    let token = mcp.token("alice", "read");
+    let body = call(1, "admin_report", json!({})).to_string();
+    let send = |encoding: &'static str| {
+        reqwest::Client::new()
+            .post(&mcp.url)
+            .bearer_auth(&token)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("content-encoding", encoding)
+            .body(body.clone())
+            .send()
+    };
+    for encoding in ["gzip", "br", "identity, gzip", "GZIP"] {
+        let reply = send(encoding).await.expect("request");
+        assert_eq!(
+            reply.status(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "{encoding}"
+        );
+        assert_eq!(reply.headers()["accept-encoding"], "identity");
+        let error: Value = reply.json().await.expect("JSON");
+        assert_eq!(error["error"], "unsupported_content_encoding");
+    }
+    assert_eq!(mcp.ran(), 0, "no tool ran");
+    // `identity` is no coding at all: the probe reads it and refuses the missing scope.
+    let reply = send("identity").await.expect("request");
+    assert_eq!(reply.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
 async fn non_json_body_and_unknown_tools_reach_rmcp_which_answers_them() {
     let mcp = serve(stateless(), policy()).await;
     let token = mcp.token("alice", "read");

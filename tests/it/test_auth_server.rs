@@ -1121,3 +1121,31 @@ async fn client_credentials_grant_needs_the_pre_registered_secret() {
     .await;
     assert_eq!(unsupported.json()["error"], "unsupported_grant_type");
 }
+
+#[tokio::test]
+async fn binding_beyond_loopback_warns_loudly_and_loopback_does_not() {
+    crate::support::logs::capture();
+    let exposed = TestAuthServer::builder()
+        .bind(std::net::SocketAddr::from(([0, 0, 0, 0], 0)))
+        .start()
+        .await
+        .unwrap();
+    let port = exposed.local_addr().port();
+    let logs = crate::support::logs::text();
+    let warning = logs
+        .lines()
+        .find(|line| line.contains(&format!("0.0.0.0:{port}")))
+        .unwrap_or_else(|| panic!("no warning for 0.0.0.0:{port} in:\n{logs}"));
+    assert!(warning.contains("ERROR"), "{warning}");
+    assert!(warning.contains("beyond loopback"), "{warning}");
+    assert!(warning.contains("test-secret"), "{warning}");
+    exposed.shutdown().await;
+
+    let local = TestAuthServer::start().await.unwrap();
+    let port = local.local_addr().port();
+    assert!(
+        !crate::support::logs::text().contains(&format!(":{port}, beyond loopback")),
+        "no warning for a loopback server"
+    );
+    local.shutdown().await;
+}

@@ -167,6 +167,29 @@ async fn an_answer_naming_another_issuer_is_rejected() {
 }
 
 #[tokio::test]
+async fn the_client_named_by_the_answer_becomes_the_client_id() {
+    let server = TestAuthServer::start().await.unwrap();
+    let verifier = UserinfoVerifier::builder(auth_server(&server))
+        .cache(false)
+        .build()
+        .unwrap();
+    let token = server.issue_opaque_token(json!({}));
+    for (answer, client) in [
+        (
+            json!({"sub": "alice", "azp": "inspector"}),
+            Some("inspector"),
+        ),
+        (json!({"sub": "alice", "client_id": "cli"}), Some("cli")),
+        (json!({"sub": "alice"}), None),
+    ] {
+        server.fail(Endpoint::Userinfo, json_body(200, answer));
+        let info = verifier.verify(&token).await.unwrap();
+        assert_eq!(info.client_id.as_deref(), client);
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_non_json_200_is_unavailable() {
     let server = TestAuthServer::start().await.unwrap();
     let verifier = UserinfoVerifier::new(auth_server(&server));

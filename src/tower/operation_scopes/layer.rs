@@ -10,7 +10,8 @@ use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
-use http::header::CONTENT_LENGTH;
+use http::HeaderValue;
+use http::header::{ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_LENGTH};
 use http::request::Parts;
 use http::{Method, Request, Response, StatusCode};
 use http_body::Body;
@@ -222,6 +223,9 @@ where
         if declared.unwrap_or(0).max(hinted) > limit as u64 {
             return refuse(too_large(limit));
         }
+        if is_encoded(request.headers()) {
+            return refuse(encoded_body());
+        }
 
         let (parts, body) = request.into_parts();
         let shared = shared.clone();
@@ -258,6 +262,34 @@ where
             )))
         }
     }
+}
+
+/// Whether the body has a content coding other than `identity` (gzip, br, ...): the probe
+/// reads JSON, and reading compressed bytes as JSON would decide on garbage.
+fn is_encoded(headers: &http::HeaderMap) -> bool {
+    headers.get_all(CONTENT_ENCODING).iter().any(|value| {
+        value.to_str().map_or(true, |codings| {
+            codings
+                .split(',')
+                .map(str::trim)
+                .any(|coding| !coding.is_empty() && !coding.eq_ignore_ascii_case("identity"))
+        })
+    })
+}
+
+/// 415 for an encoded body, with `Accept-Encoding: identity` (RFC 9110 §15.5.16: say which
+/// codings are accepted).
+fn encoded_body() -> Response<Full<Bytes>> {
+    tracing::debug!("operation scopes: refusing a request body with a Content-Encoding");
+    let mut response = json_refusal(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_content_encoding",
+        "The request body must not be compressed: send it without a Content-Encoding.",
+    );
+    response
+        .headers_mut()
+        .insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
+    response
 }
 
 fn too_large(limit: usize) -> Response<Full<Bytes>> {

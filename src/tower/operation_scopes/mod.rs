@@ -165,6 +165,9 @@ pub enum ChallengeScopes {
 ///   the MCP service might read different values.
 /// - A body over the cap: 413 (from `Content-Length` before reading, or while reading); a body
 ///   that fails to arrive: 400.
+/// - A body with a `Content-Encoding` other than `identity` (gzip, br, ...): 415 with
+///   `Accept-Encoding: identity`, unread. The layer decides on the JSON it reads, and compressed
+///   bytes are not JSON; decompress in front of the guard if your clients compress requests.
 ///
 /// # Checking scopes inside a tool
 ///
