@@ -423,6 +423,18 @@ pub enum ConfigError {
         #[source]
         source: FetchError,
     },
+    /// A JWKS seed given with `JwtVerifierBuilder::jwks_seed` or `jwks_seed_file` cannot be
+    /// used.
+    #[error("the JWKS seed for issuer `{issuer}` ({origin}) cannot be used: {reason}")]
+    InvalidJwksSeed {
+        /// The issuer the seed was given for.
+        issuer: String,
+        /// Where the seed came from (the file path, or the `JwkSet`).
+        origin: String,
+        /// Why: the file cannot be read or is not JSON, it is not a JWKS, it has no usable
+        /// key, the issuer is not trusted, or it is seeded twice.
+        reason: String,
+    },
     /// The JWT clock-skew leeway is longer than [`MAX_LEEWAY`](crate::verify::jwt::MAX_LEEWAY).
     #[error(
         "the JWT leeway of {leeway:?} is more than the {max:?} allowed; clocks that far apart \

@@ -88,7 +88,8 @@ use jsonwebtoken::errors::ErrorKind;
 use serde_json::Value;
 
 pub use self::builder::{
-    DEFAULT_JWKS_MAX_AGE, DEFAULT_JWKS_REFRESH_COOLDOWN, DEFAULT_MAX_KEYS, JwtVerifierBuilder,
+    DEFAULT_JWKS_MAX_AGE, DEFAULT_JWKS_MAX_STALENESS, DEFAULT_JWKS_REFRESH_COOLDOWN,
+    DEFAULT_MAX_KEYS, FIRST_JWKS_RETRY, JwtVerifierBuilder,
 };
 pub use super::claims::{DEFAULT_LEEWAY, MAX_LEEWAY};
 
