@@ -283,8 +283,7 @@ impl JwtVerifierBuilder {
     ///
     /// ```
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// use jsonwebtoken::jwk::JwkSet;
-    /// use mcp_auth::verify::JwtVerifier;
+    /// use mcp_auth::verify::{JwkSet, JwtVerifier};
     ///
     /// let jwks: JwkSet = serde_json::from_str(r#"{"keys": [{
     ///     "kty": "OKP", "crv": "Ed25519", "kid": "k1", "alg": "EdDSA",
