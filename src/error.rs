@@ -419,6 +419,18 @@ pub enum ConfigError {
         #[source]
         source: FetchError,
     },
+    /// A JWKS seed given with `JwtVerifierBuilder::jwks_seed` or `jwks_seed_file` cannot be
+    /// used.
+    #[error("the JWKS seed for issuer `{issuer}` ({origin}) cannot be used: {reason}")]
+    InvalidJwksSeed {
+        /// The issuer the seed was given for.
+        issuer: String,
+        /// Where the seed came from (the file path, or the `JwkSet`).
+        origin: String,
+        /// Why: the file cannot be read or is not JSON, it is not a JWKS, it has no usable
+        /// key, the issuer is not trusted, or it is seeded twice.
+        reason: String,
+    },
     /// A clock-skew leeway (of the JWT verifier or of the bearer guard's expiry check) is
     /// longer than [`MAX_LEEWAY`](crate::verify::jwt::MAX_LEEWAY).
     #[error(
@@ -430,6 +442,19 @@ pub enum ConfigError {
         leeway: Duration,
         /// The largest leeway accepted.
         max: Duration,
+    },
+    /// The JWT verifier's `jwks_max_staleness` is not longer than its `jwks_refresh_cooldown`,
+    /// so cached keys would stop verifying before a fetch may renew them.
+    #[error(
+        "`jwks_max_staleness` ({max_staleness:?}) must be longer than `jwks_refresh_cooldown` \
+         ({refresh_cooldown:?}): keys would stop verifying before a fetch may renew them; keep \
+         the default of 24 hours"
+    )]
+    StalenessWithinCooldown {
+        /// The maximum staleness given.
+        max_staleness: Duration,
+        /// The refresh cooldown given (or its default).
+        refresh_cooldown: Duration,
     },
     /// A setting that must be greater than zero is zero (of a verifier, a guard or an MCP
     /// policy).

@@ -20,6 +20,7 @@
 #[cfg(test)]
 mod assertions;
 mod auth_info;
+mod backoff;
 pub mod bearer;
 pub mod discovery;
 mod error;

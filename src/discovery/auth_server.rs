@@ -89,10 +89,7 @@ struct Failing {
 
 /// The wait after `attempts` consecutive failures: 1 s, 2 s, 4 s, ... capped at `max`.
 fn backoff(attempts: u32, max: Duration) -> Duration {
-    let exponent = attempts.saturating_sub(1).min(16);
-    FIRST_METADATA_RETRY
-        .saturating_mul(1_u32 << exponent)
-        .min(max)
+    crate::backoff::retry_after(FIRST_METADATA_RETRY, attempts, max)
 }
 
 impl fmt::Debug for AuthServer {

@@ -78,7 +78,6 @@ pub struct HttpClientBuilder {
 pub(crate) struct FetchedResponse {
     pub(crate) url: String,
     pub(crate) status: StatusCode,
-    #[allow(dead_code)]
     pub(crate) headers: HeaderMap,
     pub(crate) body: Bytes,
 }
@@ -293,21 +292,6 @@ impl HttpClient {
             });
         }
         Ok(parsed)
-    }
-
-    /// `GET url` with `Accept: application/json`; a non-2xx status is an error.
-    pub(crate) async fn get_json<T: serde::de::DeserializeOwned>(
-        &self,
-        url: &str,
-    ) -> Result<T, FetchError> {
-        let response = self.get(url).await?;
-        if !response.status.is_success() {
-            return Err(FetchError::Status {
-                url: response.url,
-                status: response.status,
-            });
-        }
-        response.json()
     }
 
     /// `GET url` with `Accept: application/json`, any status.

@@ -46,8 +46,25 @@
 //!
 //! Failures are [`VerifyError::InvalidToken`] (401) with a short reason, except: an untrusted
 //! issuer ([`VerifyError::UntrustedIssuer`]); keys that cannot be fetched while no cached key
-//! fits ([`VerifyError::Unavailable`], 503); and an authorization server whose metadata has no
-//! `jwks_uri` ([`VerifyError::Misconfigured`], 500).
+//! fits, or cached keys older than [`JwtVerifierBuilder::jwks_max_staleness`] (24 h by default)
+//! while refreshes fail ([`VerifyError::Unavailable`], 503); and an authorization server whose
+//! metadata has no `jwks_uri` ([`VerifyError::Misconfigured`], 500).
+//!
+//! # When the JWKS endpoint fails
+//!
+//! - A failed fetch (timeout, error status, garbage) is retried with a backoff: 1 s
+//!   ([`FIRST_JWKS_RETRY`]), then 2 s, 4 s, ... up to the refresh cooldown (30 s by default),
+//!   reset by a success. Meanwhile tokens that need a fetch get 503 at once, without a request:
+//!   a valid token verifies again about a second after the endpoint heals, and a flood of
+//!   unknown `kid`s costs a handful of fetches.
+//! - Keys already fetched keep verifying (stale-if-error) for
+//!   [`jwks_max_staleness`](JwtVerifierBuilder::jwks_max_staleness) after the last successful
+//!   fetch, then 503 until a fetch succeeds.
+//! - The refresh age follows the JWKS response's `Cache-Control: max-age`, never below the
+//!   cooldown nor above [`jwks_max_age`](JwtVerifierBuilder::jwks_max_age).
+//! - [`jwks_seed`](JwtVerifierBuilder::jwks_seed) and
+//!   [`jwks_seed_file`](JwtVerifierBuilder::jwks_seed_file) start the key set from a static
+//!   JWKS, used until the first successful fetch replaces it.
 //!
 //! # The verified-token cache
 //!
@@ -88,7 +105,8 @@ use jsonwebtoken::errors::ErrorKind;
 use serde_json::Value;
 
 pub use self::builder::{
-    DEFAULT_JWKS_MAX_AGE, DEFAULT_JWKS_REFRESH_COOLDOWN, DEFAULT_MAX_KEYS, JwtVerifierBuilder,
+    DEFAULT_JWKS_MAX_AGE, DEFAULT_JWKS_MAX_STALENESS, DEFAULT_JWKS_REFRESH_COOLDOWN,
+    DEFAULT_MAX_KEYS, FIRST_JWKS_RETRY, JwtVerifierBuilder,
 };
 pub use super::claims::{DEFAULT_LEEWAY, MAX_LEEWAY};
 

@@ -39,6 +39,8 @@ pub mod userinfo;
 pub use algorithm::JwsAlgorithm;
 pub use cache::{CachedVerifier, TokenCache, TokenCacheBuilder};
 pub use introspection::{IntrospectionVerifier, IntrospectionVerifierBuilder};
+/// A JWKS document (`jsonwebtoken`'s type), for [`JwtVerifierBuilder::jwks_seed`].
+pub use jsonwebtoken::jwk::JwkSet;
 pub use jwt::{JwtVerifier, JwtVerifierBuilder};
 pub use userinfo::{UserinfoVerifier, UserinfoVerifierBuilder};
 

@@ -21,6 +21,7 @@ mod hostile_headers;
 mod hostile_tokens;
 mod hyper_adapter;
 mod introspection_verifier;
+mod jwks_recovery;
 mod jwt_verifier;
 mod mcp_auth_config;
 mod metadata_endpoints;

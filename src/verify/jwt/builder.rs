@@ -1,8 +1,12 @@
 //! [`JwtVerifierBuilder`]: every setting of [`JwtVerifier`], checked once in
 //! [`build`](JwtVerifierBuilder::build).
 
+use std::io::Read as _;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+
+use jsonwebtoken::jwk::JwkSet;
 
 use super::issuer::TrustedIssuer;
 use super::{Inner, JwtVerifier};
@@ -12,12 +16,22 @@ use crate::http_client::HttpClient;
 use crate::verify::JwsAlgorithm;
 use crate::verify::cache::CacheSettings;
 use crate::verify::claims::{ClaimRules, DEFAULT_LEEWAY};
-use crate::verify::jwks::{JwksCache, JwksSettings};
+use crate::verify::jwks::{JwksCache, JwksSeed, JwksSettings};
 
-/// Default minimum time between two fetches of one JWKS (30 s).
+/// Default minimum time between two fetches of one JWKS (30 s), and the longest wait between
+/// two attempts after failed fetches.
 pub const DEFAULT_JWKS_REFRESH_COOLDOWN: Duration = Duration::from_secs(30);
-/// Default age after which a JWKS is fetched again (10 minutes).
+/// The wait after a failed JWKS fetch before the next attempt (1 s), doubling after each
+/// further failure up to the refresh cooldown.
+pub const FIRST_JWKS_RETRY: Duration = Duration::from_secs(1);
+/// Default longest age of a JWKS before it is fetched again (10 minutes); a shorter
+/// `Cache-Control: max-age` from the JWKS response is honoured down to the refresh cooldown.
 pub const DEFAULT_JWKS_MAX_AGE: Duration = Duration::from_secs(600);
+/// Default longest time after the last successful JWKS fetch that its keys keep verifying
+/// tokens while refreshes fail (24 hours).
+pub const DEFAULT_JWKS_MAX_STALENESS: Duration = Duration::from_secs(24 * 3600);
+/// Largest JWKS seed file read (1 MiB, the default response cap of a fetched JWKS).
+const MAX_SEED_FILE_BYTES: u64 = 1024 * 1024;
 /// Default maximum number of keys kept from one JWKS (64).
 pub const DEFAULT_MAX_KEYS: usize = 64;
 
@@ -34,7 +48,9 @@ pub struct JwtVerifierBuilder {
     http: Option<HttpClient>,
     refresh_cooldown: Duration,
     max_age: Duration,
+    max_staleness: Duration,
     max_keys: usize,
+    seeds: Vec<SeedSpec>,
     cache: CacheSettings,
 }
 
@@ -42,6 +58,52 @@ pub struct JwtVerifierBuilder {
 enum IssuerSpec {
     AuthServer(AuthServer),
     Jwks { issuer: String, jwks_uri: String },
+}
+
+/// A static JWKS to start an issuer's key set with, loaded by [`JwtVerifierBuilder::build`].
+#[derive(Debug, Clone)]
+struct SeedSpec {
+    issuer: String,
+    source: SeedSource,
+}
+
+#[derive(Debug, Clone)]
+enum SeedSource {
+    Set(JwkSet),
+    File(PathBuf),
+}
+
+impl SeedSpec {
+    /// The seed's keys, or the typed reason it cannot be used.
+    fn load(&self, max_keys: usize) -> Result<JwksSeed, ConfigError> {
+        let origin = match &self.source {
+            SeedSource::Set(_) => "the `JwkSet` given to `jwks_seed`".to_owned(),
+            SeedSource::File(path) => format!("the file {}", path.display()),
+        };
+        let invalid = |reason: String| ConfigError::InvalidJwksSeed {
+            issuer: self.issuer.clone(),
+            origin: origin.clone(),
+            reason,
+        };
+        let document = match &self.source {
+            SeedSource::Set(set) => serde_json::to_value(set)
+                .map_err(|e| invalid(format!("it cannot be serialised ({e})")))?,
+            SeedSource::File(path) => {
+                let mut bytes = Vec::new();
+                std::fs::File::open(path)
+                    .and_then(|file| file.take(MAX_SEED_FILE_BYTES + 1).read_to_end(&mut bytes))
+                    .map_err(|e| invalid(format!("it cannot be read ({e})")))?;
+                if bytes.len() as u64 > MAX_SEED_FILE_BYTES {
+                    return Err(invalid(format!(
+                        "it is larger than {MAX_SEED_FILE_BYTES} bytes"
+                    )));
+                }
+                serde_json::from_slice(&bytes)
+                    .map_err(|e| invalid(format!("it is not JSON ({e})")))?
+            }
+        };
+        JwksSeed::from_document(&origin, &document, max_keys).map_err(|e| invalid(e.to_owned()))
+    }
 }
 
 impl Default for JwtVerifierBuilder {
@@ -55,7 +117,9 @@ impl Default for JwtVerifierBuilder {
             http: None,
             refresh_cooldown: DEFAULT_JWKS_REFRESH_COOLDOWN,
             max_age: DEFAULT_JWKS_MAX_AGE,
+            max_staleness: DEFAULT_JWKS_MAX_STALENESS,
             max_keys: DEFAULT_MAX_KEYS,
+            seeds: Vec::new(),
             cache: CacheSettings::default(),
         }
     }
@@ -152,22 +216,108 @@ impl JwtVerifierBuilder {
         self
     }
 
-    /// Minimum time between two fetches of one JWKS. A token with an unknown `kid` triggers a
-    /// refresh only if the last fetch is older than this; otherwise it is rejected without a
-    /// request, so random `kid`s cannot make us hammer the authorization server. After a
-    /// failed fetch it is also the time before the next try. Default: 30 s
-    /// ([`DEFAULT_JWKS_REFRESH_COOLDOWN`]); zero is refused by [`build`](Self::build).
+    /// Minimum time between two fetches of one JWKS after a successful one. A token with an
+    /// unknown `kid` triggers a refresh only if the last fetch is older than this; otherwise it
+    /// is rejected without a request, so random `kid`s cannot make us hammer the authorization
+    /// server. It is also the floor of a `Cache-Control: max-age` hint (see
+    /// [`jwks_max_age`](Self::jwks_max_age)).
+    ///
+    /// A failed fetch is retried sooner, with a backoff: the next attempt may start 1 s after
+    /// it ([`FIRST_JWKS_RETRY`], or the cooldown if shorter), then 2 s, 4 s, ... up to the
+    /// cooldown; the first success resets it. Meanwhile tokens that need a fetch get 503 at
+    /// once, without a request (so a flood of unknown `kid`s during an outage costs a handful
+    /// of fetches), and a JWKS endpoint that heals is used again within about a second.
+    ///
+    /// Default: 30 s ([`DEFAULT_JWKS_REFRESH_COOLDOWN`]); zero is refused by
+    /// [`build`](Self::build).
     pub fn jwks_refresh_cooldown(mut self, cooldown: Duration) -> Self {
         self.refresh_cooldown = cooldown;
         self
     }
 
-    /// Age after which a JWKS is fetched again. The refresh runs in the background while the
-    /// cached keys keep working; if it fails, they stay in use (and the failure is logged).
+    /// Longest age of a JWKS before it is fetched again. The refresh runs in the background
+    /// while the cached keys keep working; if it fails, they stay in use (up to
+    /// [`jwks_max_staleness`](Self::jwks_max_staleness)) and the failure is logged.
+    ///
+    /// The JWKS response's `Cache-Control` is honoured within bounds: a `max-age` (less the
+    /// response's `Age`) shorter than this is the age used instead, but never shorter than the
+    /// [refresh cooldown](Self::jwks_refresh_cooldown); `no-store` and `no-cache` mean the
+    /// cooldown; a longer `max-age` is cut to this; a missing or malformed header means this.
+    ///
     /// Default: 10 minutes ([`DEFAULT_JWKS_MAX_AGE`]); zero is refused by
     /// [`build`](Self::build).
     pub fn jwks_max_age(mut self, max_age: Duration) -> Self {
         self.max_age = max_age;
+        self
+    }
+
+    /// Longest time after the last successful fetch of a JWKS (or after [`build`](Self::build)
+    /// for [seeded](Self::jwks_seed) keys) that its keys keep verifying tokens while refreshes
+    /// fail. Past it, tokens that need those keys get 503 (`temporarily_unavailable`) until a
+    /// fetch succeeds; a key the authorization server withdrew during a long outage cannot
+    /// verify tokens forever. While fetches succeed it never applies.
+    ///
+    /// Default: 24 hours ([`DEFAULT_JWKS_MAX_STALENESS`]); [`build`](Self::build) refuses
+    /// zero ([`ConfigError::ZeroSetting`]) and a staleness no longer than the refresh cooldown
+    /// ([`ConfigError::StalenessWithinCooldown`]: the keys would expire before a fetch may
+    /// renew them).
+    /// Air-gapped deployments that rely on a seed alone need a staleness as long as the seed
+    /// is meant to last.
+    pub fn jwks_max_staleness(mut self, max_staleness: Duration) -> Self {
+        self.max_staleness = max_staleness;
+        self
+    }
+
+    /// Starts `issuer`'s key set with the keys of `jwks` (a static JWKS, for example from your
+    /// deployment's configuration), so tokens verify before, or without, the first fetch:
+    /// for cold-start-sensitive or air-gapped deployments. Default: no seed (the keys are
+    /// fetched on first use).
+    ///
+    /// The seeded keys are checked like fetched ones (unusable keys are skipped) and used until
+    /// the first successful fetch of the JWKS replaces them; that fetch starts in the
+    /// background with the first token (a token with a `kid` the seed lacks makes it at once).
+    /// While the authorization server's metadata cannot be fetched (so its `jwks_uri` is not
+    /// known), the seed answers alone. For [`jwks_max_staleness`](Self::jwks_max_staleness) the
+    /// seed counts as fetched at [`build`](Self::build). `issuer` must be a trusted issuer
+    /// (added with [`authorization_server`](Self::authorization_server) or
+    /// [`issuer_jwks`](Self::issuer_jwks)); one seed per issuer.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use mcp_auth::verify::{JwkSet, JwtVerifier};
+    ///
+    /// let jwks: JwkSet = serde_json::from_str(r#"{"keys": [{
+    ///     "kty": "OKP", "crv": "Ed25519", "kid": "k1", "alg": "EdDSA",
+    ///     "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"
+    /// }]}"#)?;
+    /// let verifier = JwtVerifier::builder()
+    ///     .issuer_jwks("https://auth.example.com", "https://auth.example.com/jwks.json")
+    ///     .jwks_seed("https://auth.example.com", jwks)
+    ///     .build()?;
+    /// # let _ = verifier;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// [`build`](Self::build) refuses, with [`ConfigError::InvalidJwksSeed`], a seed with no
+    /// usable key, one for an issuer that is not trusted, and a second seed for one issuer.
+    pub fn jwks_seed(mut self, issuer: impl Into<String>, jwks: JwkSet) -> Self {
+        self.seeds.push(SeedSpec {
+            issuer: issuer.into(),
+            source: SeedSource::Set(jwks),
+        });
+        self
+    }
+
+    /// Like [`jwks_seed`](Self::jwks_seed), with the JWKS read from the JSON file at `path`
+    /// (`{"keys": [...]}`, at most 1 MiB) by [`build`](Self::build), which fails with
+    /// [`ConfigError::InvalidJwksSeed`] if the file cannot be read, is not a JWKS, or has no
+    /// usable key. Default: no seed.
+    pub fn jwks_seed_file(mut self, issuer: impl Into<String>, path: impl Into<PathBuf>) -> Self {
+        self.seeds.push(SeedSpec {
+            issuer: issuer.into(),
+            source: SeedSource::File(path.into()),
+        });
         self
     }
 
@@ -216,7 +366,8 @@ impl JwtVerifierBuilder {
         self
     }
 
-    /// Builds the verifier, checking every setting. Makes no network request.
+    /// Builds the verifier, checking every setting. Makes no network request (it reads a
+    /// [seed file](Self::jwks_seed_file) if one is given).
     ///
     /// # Errors
     ///
@@ -231,16 +382,26 @@ impl JwtVerifierBuilder {
     ///   [`MAX_LEEWAY`](crate::verify::jwt::MAX_LEEWAY);
     /// - [`ConfigError::InvalidScopePrefix`]: the scope prefix is empty or has whitespace or
     ///   control characters;
-    /// - [`ConfigError::ZeroSetting`]: the refresh cooldown, the max age, `max_keys`, the
-    ///   cache `ttl` or `max_entries` is zero.
+    /// - [`ConfigError::ZeroSetting`]: the refresh cooldown, the max age, the max staleness,
+    ///   `max_keys`, the cache `ttl` or `max_entries` is zero;
+    ///   [`ConfigError::StalenessWithinCooldown`]: the max staleness is not longer than the
+    ///   refresh cooldown;
+    /// - [`ConfigError::InvalidJwksSeed`]: a seed cannot be read, has no usable key, is for an
+    ///   issuer that is not trusted, or is the second one for its issuer.
     pub fn build(self) -> Result<JwtVerifier, ConfigError> {
         if self.sources.is_empty() {
             return Err(ConfigError::NoTrustedIssuer);
         }
         let rules = ClaimRules::new(self.leeway, self.strict_rfc9068, self.scope_prefix)?;
-        let jwks_settings = jwks_settings(self.refresh_cooldown, self.max_age, self.max_keys)?;
+        let jwks_settings = jwks_settings(
+            self.refresh_cooldown,
+            self.max_age,
+            self.max_staleness,
+            self.max_keys,
+        )?;
         let algorithms = allow_list(self.algorithms)?;
         let verified = self.cache.build()?;
+        let mut seeds = load_seeds(&self.seeds, self.max_keys)?;
 
         let mut default_http: Option<HttpClient> = self.http.clone();
         let mut issuers: Vec<TrustedIssuer> = Vec::with_capacity(self.sources.len());
@@ -251,7 +412,8 @@ impl JwtVerifierBuilder {
                         .http
                         .clone()
                         .unwrap_or_else(|| server.http_client().clone());
-                    TrustedIssuer::with_auth_server(server, http)
+                    let seed = take_seed(&mut seeds, server.issuer());
+                    TrustedIssuer::with_auth_server(server, http, seed)
                 }
                 IssuerSpec::Jwks { issuer, jwks_uri } => {
                     let http = match &default_http {
@@ -267,7 +429,8 @@ impl JwtVerifierBuilder {
                     if let Err(source) = http.check_url(&jwks_uri) {
                         return Err(ConfigError::InvalidJwksUri { issuer, source });
                     }
-                    let jwks = JwksCache::new(jwks_uri, http, jwks_settings);
+                    let seed = take_seed(&mut seeds, &issuer);
+                    let jwks = JwksCache::new(jwks_uri, http, jwks_settings, seed.as_ref());
                     TrustedIssuer::with_jwks(issuer, jwks)
                 }
             };
@@ -280,6 +443,14 @@ impl JwtVerifierBuilder {
                 });
             }
             issuers.push(trusted);
+        }
+        if let Some((issuer, _)) = seeds.into_iter().next() {
+            return Err(ConfigError::InvalidJwksSeed {
+                issuer,
+                origin: "`jwks_seed` or `jwks_seed_file`".to_owned(),
+                reason: "the issuer is not trusted by this verifier; add it with                          `authorization_server` or `issuer_jwks`, with exactly the same spelling"
+                    .to_owned(),
+            });
         }
 
         Ok(JwtVerifier {
@@ -294,10 +465,33 @@ impl JwtVerifierBuilder {
     }
 }
 
+/// Every seed's keys, by issuer, refusing a second seed for one issuer.
+fn load_seeds(specs: &[SeedSpec], max_keys: usize) -> Result<Vec<(String, JwksSeed)>, ConfigError> {
+    let mut seeds: Vec<(String, JwksSeed)> = Vec::with_capacity(specs.len());
+    for spec in specs {
+        if seeds.iter().any(|(issuer, _)| *issuer == spec.issuer) {
+            return Err(ConfigError::InvalidJwksSeed {
+                issuer: spec.issuer.clone(),
+                origin: "a second `jwks_seed` or `jwks_seed_file`".to_owned(),
+                reason: "the issuer is already seeded; put all its keys in one JWKS".to_owned(),
+            });
+        }
+        seeds.push((spec.issuer.clone(), spec.load(max_keys)?));
+    }
+    Ok(seeds)
+}
+
+/// Removes and returns the seed of `issuer`, if any.
+fn take_seed(seeds: &mut Vec<(String, JwksSeed)>, issuer: &str) -> Option<JwksSeed> {
+    let index = seeds.iter().position(|(seeded, _)| seeded == issuer)?;
+    Some(seeds.swap_remove(index).1)
+}
+
 /// The JWKS cache settings, each of which must be greater than zero.
 fn jwks_settings(
     refresh_cooldown: Duration,
     max_age: Duration,
+    max_staleness: Duration,
     max_keys: usize,
 ) -> Result<JwksSettings, ConfigError> {
     if refresh_cooldown.is_zero() {
@@ -315,6 +509,20 @@ fn jwks_settings(
                      for every token; keep the default of 10 minutes",
         });
     }
+    if max_staleness.is_zero() {
+        return Err(ConfigError::ZeroSetting {
+            setting: "jwks_max_staleness",
+            advice: "it is how long keys keep verifying tokens while the JWKS cannot be \
+                     fetched, so zero would refuse every token at the first failed refresh; \
+                     keep the default of 24 hours",
+        });
+    }
+    if max_staleness <= refresh_cooldown {
+        return Err(ConfigError::StalenessWithinCooldown {
+            max_staleness,
+            refresh_cooldown,
+        });
+    }
     if max_keys == 0 {
         return Err(ConfigError::ZeroSetting {
             setting: "max_keys",
@@ -325,6 +533,7 @@ fn jwks_settings(
     Ok(JwksSettings {
         refresh_cooldown,
         max_age,
+        max_staleness,
         max_keys,
     })
 }
@@ -417,6 +626,69 @@ mod tests {
         assert_eq!(
             built.trusted_issuers().collect::<Vec<_>>(),
             ["https://a.example"]
+        );
+    }
+
+    #[test]
+    fn the_builder_refuses_a_bad_staleness_and_misplaced_seeds() {
+        let base =
+            || JwtVerifier::builder().issuer_jwks("https://a.example", "https://a.example/jwks");
+        assert!(matches!(
+            base().jwks_max_staleness(Duration::ZERO).build(),
+            Err(ConfigError::ZeroSetting {
+                setting: "jwks_max_staleness",
+                ..
+            })
+        ));
+        assert!(matches!(
+            base()
+                .jwks_refresh_cooldown(Duration::from_secs(60))
+                .jwks_max_staleness(Duration::from_secs(60))
+                .build(),
+            Err(ConfigError::StalenessWithinCooldown { .. })
+        ));
+        assert!(
+            base()
+                .jwks_refresh_cooldown(Duration::from_secs(60))
+                .jwks_max_staleness(Duration::from_secs(61))
+                .build()
+                .is_ok()
+        );
+        let jwks: JwkSet = serde_json::from_value(serde_json::json!({"keys": [{
+            "kty": "OKP", "crv": "Ed25519", "kid": "k1",
+            "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"
+        }]}))
+        .unwrap();
+        assert!(
+            base()
+                .jwks_seed("https://a.example", jwks.clone())
+                .build()
+                .is_ok()
+        );
+        let refused = |builder: JwtVerifierBuilder, needle: &str| {
+            let result = builder.build();
+            assert!(
+                matches!(&result, Err(e @ ConfigError::InvalidJwksSeed { .. }) if e.to_string().contains(needle)),
+                "{needle}: {result:?}"
+            );
+        };
+        refused(
+            base().jwks_seed("https://b.example", jwks.clone()),
+            "not trusted",
+        );
+        refused(
+            base()
+                .jwks_seed("https://a.example", jwks.clone())
+                .jwks_seed("https://a.example", jwks),
+            "already seeded",
+        );
+        refused(
+            base().jwks_seed("https://a.example", JwkSet { keys: Vec::new() }),
+            "no usable",
+        );
+        refused(
+            base().jwks_seed_file("https://a.example", "/nonexistent/jwks.json"),
+            "cannot be read",
         );
     }
 }

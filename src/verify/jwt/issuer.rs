@@ -7,7 +7,7 @@ use crate::discovery::AuthServer;
 use crate::error::VerifyError;
 use crate::http_client::HttpClient;
 use crate::verify::JwsAlgorithm;
-use crate::verify::jwks::{JwkKey, JwksCache, JwksSettings};
+use crate::verify::jwks::{JwkKey, JwksCache, JwksSeed, JwksSettings};
 
 /// A trusted issuer and where its keys come from.
 pub(super) struct TrustedIssuer {
@@ -23,6 +23,9 @@ enum KeySource {
         server: AuthServer,
         http: HttpClient,
         cache: RwLock<Option<Arc<JwksCache>>>,
+        /// Keys to start with: used while the metadata cannot be fetched, then the first
+        /// cache's keys until its first successful fetch.
+        seed: Option<JwksSeed>,
     },
 }
 
@@ -36,14 +39,19 @@ impl TrustedIssuer {
     }
 
     /// Trusts `server`'s issuer with the keys at the `jwks_uri` of its metadata, fetched
-    /// through `http` on first use.
-    pub(super) fn with_auth_server(server: AuthServer, http: HttpClient) -> Self {
+    /// through `http` on first use, starting from `seed`'s keys if given.
+    pub(super) fn with_auth_server(
+        server: AuthServer,
+        http: HttpClient,
+        seed: Option<JwksSeed>,
+    ) -> Self {
         Self {
             issuer: server.issuer().to_owned(),
             source: KeySource::AuthServer {
                 server,
                 http,
                 cache: RwLock::new(None),
+                seed,
             },
         }
     }
@@ -55,7 +63,10 @@ impl TrustedIssuer {
         alg: JwsAlgorithm,
         settings: JwksSettings,
     ) -> Result<Arc<JwkKey>, VerifyError> {
-        let cache = self.jwks(settings).await?;
+        let cache = match self.jwks(settings).await {
+            Ok(cache) => cache,
+            Err(error) => return self.seeded_key(kid, alg, settings, error),
+        };
         let result = cache.key(kid, alg).await;
         match (&result, &self.source) {
             (Err(_), KeySource::AuthServer { .. }) => {
@@ -67,6 +78,26 @@ impl TrustedIssuer {
                 }
             }
             _ => result,
+        }
+    }
+
+    /// While the `jwks_uri` cannot be known (the metadata cannot be fetched: `error` is a
+    /// 503), the seed's key for the token, if there is a seed; else `error`.
+    fn seeded_key(
+        &self,
+        kid: Option<&str>,
+        alg: JwsAlgorithm,
+        settings: JwksSettings,
+        error: VerifyError,
+    ) -> Result<Arc<JwkKey>, VerifyError> {
+        match (&self.source, &error) {
+            (
+                KeySource::AuthServer {
+                    seed: Some(seed), ..
+                },
+                VerifyError::Unavailable { .. },
+            ) => seed.key(kid, alg, settings.max_staleness, error),
+            _ => Err(error),
         }
     }
 
@@ -87,13 +118,14 @@ impl TrustedIssuer {
     /// Reads the `jwks_uri` from the authorization server's metadata and returns its cache,
     /// replacing the cache if the URI changed.
     async fn resolve(&self, settings: JwksSettings) -> Result<Arc<JwksCache>, VerifyError> {
-        let (server, http, cache) = match &self.source {
+        let (server, http, cache, seed) = match &self.source {
             KeySource::Jwks(cache) => return Ok(Arc::clone(cache)),
             KeySource::AuthServer {
                 server,
                 http,
                 cache,
-            } => (server, http, cache),
+                seed,
+            } => (server, http, cache, seed),
         };
         let metadata = server.metadata().await?;
         let Some(uri) = metadata.jwks_uri.as_deref().filter(|uri| !uri.is_empty()) else {
@@ -122,7 +154,10 @@ impl TrustedIssuer {
                 "the authorization server moved its jwks_uri"
             );
         }
-        let fresh = Arc::new(JwksCache::new(uri.to_owned(), http.clone(), settings));
+        // The seed stands in for a first fetch only: after a move, the keys come from the
+        // new URL.
+        let seed = seed.as_ref().filter(|_| slot.is_none());
+        let fresh = Arc::new(JwksCache::new(uri.to_owned(), http.clone(), settings, seed));
         *slot = Some(Arc::clone(&fresh));
         Ok(fresh)
     }
