@@ -32,6 +32,7 @@ pub mod cache;
 mod claims;
 mod endpoint;
 pub mod introspection;
+mod jwk;
 mod jwks;
 pub mod jwt;
 pub mod userinfo;

@@ -7,7 +7,8 @@ use crate::discovery::AuthServer;
 use crate::error::VerifyError;
 use crate::http_client::HttpClient;
 use crate::verify::JwsAlgorithm;
-use crate::verify::jwks::{JwkKey, JwksCache, JwksSeed, JwksSettings};
+use crate::verify::jwk::JwkKey;
+use crate::verify::jwks::{JwksCache, JwksSeed, JwksSettings};
 
 /// A trusted issuer and where its keys come from.
 pub(super) struct TrustedIssuer {
