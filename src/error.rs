@@ -456,6 +456,18 @@ pub enum ConfigError {
         /// The refresh cooldown given (or its default).
         refresh_cooldown: Duration,
     },
+    /// A numeric setting is above the largest value accepted.
+    #[error("`{setting}` of {value} is over the {max} accepted: {advice}")]
+    SettingTooLarge {
+        /// The builder setter, for example `tombstone_capacity`.
+        setting: &'static str,
+        /// The value given.
+        value: u64,
+        /// The largest value accepted.
+        max: u64,
+        /// Why there is a bound and what to choose instead.
+        advice: &'static str,
+    },
     /// A setting that must be greater than zero is zero (of a verifier, a guard or an MCP
     /// policy).
     #[error("`{setting}` must be greater than zero: {advice}")]

@@ -22,6 +22,7 @@ pub use operation_scopes::{
     OperationScopesBuilder, OperationScopesFuture, OperationScopesLayer, OperationScopesService,
 };
 pub use session::{
-    DEFAULT_MAX_SESSIONS, DEFAULT_SESSION_IDLE_TIMEOUT, MCP_SESSION_ID, SessionBinding,
+    DEFAULT_MAX_SESSIONS, DEFAULT_MAX_SESSIONS_PER_PRINCIPAL, DEFAULT_SESSION_IDLE_TIMEOUT,
+    DEFAULT_TOMBSTONE_CAPACITY, MAX_TOMBSTONE_CAPACITY, MCP_SESSION_ID, SessionBinding,
     SessionBindingBuilder, SessionBindingFuture, SessionBindingLayer, SessionBindingService,
 };

@@ -57,6 +57,18 @@ impl Mcp {
 
 /// Serves `Tools` at `/mcp` behind `configure(guard.mcp_guard())`.
 async fn serve(config: StreamableHttpServerConfig, configure: fn(McpGuard) -> McpGuard) -> Mcp {
+    serve_instances(config, configure, None).await
+}
+
+/// Serves `Tools` at `/mcp` behind `configure(guard.mcp_guard())` and, with `second`, the same
+/// MCP service (one set of rmcp sessions) at `/mcp-b` behind another guard layer
+/// `second(guard.mcp_guard())`: two server instances sharing rmcp's sessions, each with its own
+/// bindings.
+async fn serve_instances(
+    config: StreamableHttpServerConfig,
+    configure: fn(McpGuard) -> McpGuard,
+    second: Option<fn(McpGuard) -> McpGuard>,
+) -> Mcp {
     let ran = Arc::new(AtomicUsize::new(0));
     let tools = Tools { ran: ran.clone() };
     let server = McpServer::start(|auth, resource| {
@@ -64,7 +76,13 @@ async fn serve(config: StreamableHttpServerConfig, configure: fn(McpGuard) -> Mc
         let mcp: StreamableHttpService<Tools, LocalSessionManager> =
             StreamableHttpService::new(move || Ok(tools.clone()), Default::default(), config);
         let layer = configure(guard.mcp_guard()).layer();
-        axum::Router::new().route_service("/mcp", layer.layer(mcp))
+        let router = axum::Router::new().route_service("/mcp", layer.layer(mcp.clone()));
+        match second {
+            Some(second) => {
+                router.route_service("/mcp-b", second(guard.mcp_guard()).layer().layer(mcp))
+            }
+            None => router,
+        }
     })
     .await;
     Mcp { server, ran }
@@ -81,6 +99,45 @@ fn one_session(guard: McpGuard) -> McpGuard {
         .build()
         .expect("settings");
     guard.session_binding(one)
+}
+
+/// Room for 4 sessions, 3 per principal.
+fn three_per_principal(guard: McpGuard) -> McpGuard {
+    let settings = SessionBinding::builder()
+        .max_sessions(4)
+        .max_sessions_per_principal(3)
+        .build()
+        .expect("settings");
+    guard.session_binding(settings)
+}
+
+/// Room for one session; unknown session ids forwarded.
+fn one_session_forwarding(guard: McpGuard) -> McpGuard {
+    let settings = SessionBinding::builder()
+        .max_sessions(1)
+        .forward_unknown_sessions(true)
+        .build()
+        .expect("settings");
+    guard.session_binding(settings)
+}
+
+/// One session per principal; unknown session ids forwarded.
+fn one_per_principal_forwarding(guard: McpGuard) -> McpGuard {
+    let settings = SessionBinding::builder()
+        .max_sessions_per_principal(1)
+        .forward_unknown_sessions(true)
+        .build()
+        .expect("settings");
+    guard.session_binding(settings)
+}
+
+/// Unknown session ids forwarded, other settings the defaults.
+fn forwarding(guard: McpGuard) -> McpGuard {
+    let settings = SessionBinding::builder()
+        .forward_unknown_sessions(true)
+        .build()
+        .expect("settings");
+    guard.session_binding(settings)
 }
 
 fn call(id: u64) -> Value {
@@ -258,47 +315,150 @@ async fn without_session_binding_rmcp_serves_any_caller_in_any_session() {
 }
 
 #[tokio::test]
-async fn a_session_cap_of_one_keeps_one_session_and_forgets_the_other() {
+async fn a_session_cap_of_one_keeps_the_newest_session_and_forgets_the_other() {
     let mcp = serve(sessions(), one_session).await;
     let alice = mcp.token("alice");
     let bob = mcp.token("bob");
     let alices = open_session(&mcp, &alice).await;
     let bobs = open_session(&mcp, &bob).await;
-    // The store enforces its bound in the background: poll until it has, then it holds. Which
-    // session stays depends on which was used last; exactly one does.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let statuses = loop {
-        let a = post(&mcp.url, Some(&alice), Some(&alices), call(2))
-            .await
-            .status;
-        let b = post(&mcp.url, Some(&bob), Some(&bobs), call(3))
-            .await
-            .status;
-        if a == StatusCode::NOT_FOUND || b == StatusCode::NOT_FOUND {
-            break (a, b);
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "two sessions are still served with room for one"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    };
-    assert!(
-        matches!(
-            statuses,
-            (StatusCode::OK, StatusCode::NOT_FOUND) | (StatusCode::NOT_FOUND, StatusCode::OK)
-        ),
-        "{statuses:?}"
-    );
+    // The store is full with alice's, so bob's new session forgets it (least recently used);
+    // the bookkeeping is done by the time the answer arrives.
+    let forgotten = post(&mcp.url, Some(&alice), Some(&alices), call(2)).await;
+    assert_eq!(forgotten.status, StatusCode::NOT_FOUND);
+    assert_eq!(forgotten.json()["error"], "session_not_found");
+    let kept = post(&mcp.url, Some(&bob), Some(&bobs), call(3)).await;
+    assert_eq!(kept.text(), "bob");
     // A forgotten session stays forgotten: its id is never served again.
-    let (forgotten, token) = if statuses.0 == StatusCode::NOT_FOUND {
-        (&alices, &alice)
-    } else {
-        (&bobs, &bob)
-    };
-    let again = post(&mcp.url, Some(token), Some(forgotten), call(4)).await;
+    let again = post(&mcp.url, Some(&alice), Some(&alices), call(4)).await;
     assert_eq!(again.status, StatusCode::NOT_FOUND);
-    assert_eq!(again.json()["error"], "session_not_found");
+    assert_eq!(mcp.ran(), 1);
+}
+
+#[tokio::test]
+async fn one_caller_opening_more_than_its_cap_never_evicts_another_callers_session() {
+    let mcp = serve(sessions(), three_per_principal).await;
+    let alice = mcp.token("alice");
+    let mallory = mcp.token("mallory");
+    let alices = open_session(&mcp, &alice).await;
+    // Twice the whole store's room, from one caller.
+    let mut mallorys = Vec::new();
+    for _ in 0..8 {
+        mallorys.push(open_session(&mcp, &mallory).await);
+    }
+    let reply = post(&mcp.url, Some(&alice), Some(&alices), call(2)).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.text(), "alice");
+    // Mallory's cap forgot mallory's own oldest sessions: the last three are served.
+    for (n, session) in mallorys.iter().enumerate() {
+        let reply = post(&mcp.url, Some(&mallory), Some(session), call(3)).await;
+        let expected = if n < 5 {
+            StatusCode::NOT_FOUND
+        } else {
+            StatusCode::OK
+        };
+        assert_eq!(
+            reply.status, expected,
+            "mallory's session {n}: {}",
+            reply.body
+        );
+    }
+    assert_eq!(mcp.ran(), 4);
+}
+
+#[tokio::test]
+async fn forwarding_an_id_evicted_from_a_full_store_is_refused_to_everyone_not_claimed() {
+    let mcp = serve(sessions(), one_session_forwarding).await;
+    let alice = mcp.token("alice");
+    let mallory = mcp.token("mallory");
+    let alices = open_session(&mcp, &alice).await;
+    // Bob's session pushes alice's binding out; rmcp still has the session.
+    let bob = mcp.token("bob");
+    let bobs = open_session(&mcp, &bob).await;
+
+    // Mallory, who learnt alice's id, presents it first: refused, not forwarded, not bound.
+    let stolen = post(&mcp.url, Some(&mallory), Some(&alices), call(2)).await;
+    assert_eq!(stolen.status, StatusCode::NOT_FOUND, "{}", stolen.body);
+    assert_eq!(stolen.json()["error"], "session_not_found");
+    // Its former owner is told it ended (the client then starts a new session) ...
+    let owner = post(&mcp.url, Some(&alice), Some(&alices), call(3)).await;
+    assert_eq!(owner.status, StatusCode::NOT_FOUND);
+    // ... and nobody came to own it meanwhile.
+    let again = post(&mcp.url, Some(&mallory), Some(&alices), call(4)).await;
+    assert_eq!(again.status, StatusCode::NOT_FOUND);
+    assert_eq!(mcp.ran(), 0, "no call in alice's session reached the tool");
+
+    assert_eq!(
+        post(&mcp.url, Some(&bob), Some(&bobs), call(5))
+            .await
+            .text(),
+        "bob"
+    );
+    let fresh = open_session(&mcp, &alice).await;
+    assert_eq!(
+        post(&mcp.url, Some(&alice), Some(&fresh), call(6))
+            .await
+            .text(),
+        "alice"
+    );
+}
+
+#[tokio::test]
+async fn forwarding_an_id_its_owner_outgrew_is_refused_to_everyone_not_claimed() {
+    let mcp = serve(sessions(), one_per_principal_forwarding).await;
+    let alice = mcp.token("alice");
+    let mallory = mcp.token("mallory");
+    let first = open_session(&mcp, &alice).await;
+    let second = open_session(&mcp, &alice).await;
+    for (who, token) in [("mallory", &mallory), ("alice", &alice)] {
+        let reply = post(&mcp.url, Some(token), Some(&first), call(2)).await;
+        assert_eq!(reply.status, StatusCode::NOT_FOUND, "{who}: {}", reply.body);
+    }
+    assert_eq!(mcp.ran(), 0);
+    assert_eq!(
+        post(&mcp.url, Some(&alice), Some(&second), call(3))
+            .await
+            .text(),
+        "alice"
+    );
+    assert_eq!(
+        post(&mcp.url, Some(&mallory), Some(&second), call(4))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+}
+
+#[tokio::test]
+async fn forwarding_serves_a_session_made_on_another_instance_to_its_first_presenter_only() {
+    // Instance A (`/mcp`) has room for one binding; instance B (`/mcp-b`) the defaults. Both
+    // forward unknown ids to the same rmcp sessions.
+    let mcp = serve_instances(sessions(), one_session_forwarding, Some(forwarding)).await;
+    let b_url = format!("{}-b", mcp.url);
+    let alice = mcp.token("alice");
+    let mallory = mcp.token("mallory");
+    let alices = open_session(&mcp, &alice).await;
+
+    // B never saw it made: alice, presenting it first there, owns it there.
+    let on_b = post(&b_url, Some(&alice), Some(&alices), call(2)).await;
+    assert_eq!(on_b.status, StatusCode::OK, "{}", on_b.body);
+    assert_eq!(on_b.text(), "alice");
+    let mallory_on_b = post(&b_url, Some(&mallory), Some(&alices), call(3)).await;
+    assert_eq!(mallory_on_b.status, StatusCode::FORBIDDEN);
+
+    // A forgets alice's binding (bob's session takes its room): there it is refused to
+    // everyone, while B, which still binds it, keeps serving alice.
+    open_session(&mcp, &mcp.token("bob")).await;
+    let mallory_on_a = post(&mcp.url, Some(&mallory), Some(&alices), call(4)).await;
+    assert_eq!(mallory_on_a.status, StatusCode::NOT_FOUND);
+    let alice_on_a = post(&mcp.url, Some(&alice), Some(&alices), call(5)).await;
+    assert_eq!(alice_on_a.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        post(&b_url, Some(&alice), Some(&alices), call(6))
+            .await
+            .text(),
+        "alice"
+    );
+    assert_eq!(mcp.ran(), 2);
 }
 
 #[tokio::test]

@@ -3,25 +3,25 @@
 
 use std::fmt;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
-use futures_util::future::BoxFuture;
 use http::{HeaderMap, Method, Request, Response, StatusCode};
-use http_body_util::{Either, Full};
+use http_body_util::Full;
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::store::{Owner, Registry};
+use super::store::{Bound, Lookup, Origin, PrincipalKey, Registry, SessionKey};
 use super::{MCP_SESSION_ID, SessionBinding};
 use crate::auth_info::AuthInfo;
 use crate::bearer::BearerAuth;
 use crate::tower::plumbing::{
-    Guarded, call_kept, inner_service_accessors, json_refusal, missing_auth_info, passed_on,
-    polled_after_completion, take_ready, take_refusal,
+    Guarded, inner_service_accessors, json_refusal, missing_auth_info, passed_on, take_ready,
+    take_refusal,
 };
 
 /// Session binding as tower middleware: see [`SessionBinding`].
@@ -53,11 +53,7 @@ impl fmt::Debug for SessionBindingLayer {
             .field("enabled", &self.shared.registry.is_some())
             .field(
                 "sessions",
-                &self
-                    .shared
-                    .registry
-                    .as_ref()
-                    .map(|r| r.owners.entry_count()),
+                &self.shared.registry.as_ref().map(Registry::len),
             )
             .finish_non_exhaustive()
     }
@@ -118,8 +114,8 @@ impl<S: fmt::Debug> fmt::Debug for SessionBindingService<S> {
 
 inner_service_accessors!(SessionBindingService);
 
-/// The one session id of a request, `Ok(None)` without one, `Err` for several.
-fn session_id(headers: &HeaderMap) -> Result<Option<String>, ()> {
+/// The one session id of a request, as its key; `Ok(None)` without one, `Err` for several.
+fn session_key(headers: &HeaderMap) -> Result<Option<SessionKey>, ()> {
     let mut values = headers.get_all(MCP_SESSION_ID).iter();
     let Some(first) = values.next() else {
         return Ok(None);
@@ -127,8 +123,7 @@ fn session_id(headers: &HeaderMap) -> Result<Option<String>, ()> {
     if values.next().is_some() {
         return Err(());
     }
-    // Not visible ASCII: no MCP server issues such an id, so nobody owns it (lossy is fine).
-    Ok(Some(String::from_utf8_lossy(first.as_bytes()).into_owned()))
+    Ok(Some(SessionKey::of(first.as_bytes())))
 }
 
 fn forbidden() -> Response<Full<Bytes>> {
@@ -152,60 +147,59 @@ fn not_found() -> Response<Full<Bytes>> {
 /// What to do once the inner service answered.
 struct After {
     registry: Registry,
-    owner: Arc<Owner>,
+    principal: PrincipalKey,
     method: Method,
-    /// The session id the request carried.
-    session: Option<String>,
+    /// The session id the request carried, and whether it was forwarded unknown.
+    session: Option<(SessionKey, bool)>,
 }
 
 impl After {
-    /// The bookkeeping the answer calls for, if any.
-    fn bookkeeping(
-        self,
-        status: StatusCode,
-        headers: &HeaderMap,
-    ) -> Option<BoxFuture<'static, ()>> {
+    /// The bookkeeping the answer calls for.
+    fn record(self, status: StatusCode, headers: &HeaderMap) {
         let Self {
             registry,
-            owner,
+            principal,
             method,
             session,
         } = self;
-        if let Some(session) = &session
-            && ((method == Method::DELETE && status.is_success())
-                // The service does not know the session (ended there): forget it here too.
-                || status == StatusCode::NOT_FOUND)
-        {
-            let session = session.clone();
-            return Some(Box::pin(async move {
-                registry.owners.invalidate(&session).await;
-            }));
-        }
-        if !status.is_success() {
-            return None;
-        }
-        // A session the answer creates, and (forwarding unknown sessions) one first seen here.
-        let created = headers
-            .get(MCP_SESSION_ID)
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-            .filter(|id| Some(id) != session.as_ref());
-        let first_seen = session.filter(|_| registry.forward_unknown);
-        let ids: Vec<String> = created.into_iter().chain(first_seen).collect();
-        if ids.is_empty() {
-            return None;
-        }
-        Some(Box::pin(async move {
-            for id in ids {
-                registry.bind(id, owner.clone()).await;
+        match session {
+            // The session ended at the service (DELETE), or the service does not know it:
+            // forget it here too.
+            Some((session, _))
+                if (method == Method::DELETE && status.is_success())
+                    || status == StatusCode::NOT_FOUND =>
+            {
+                registry.with(|table, now| table.end(&session, now));
             }
-        }))
+            // Forwarding: an id created elsewhere, accepted by the service; the first caller
+            // it accepts here owns it here, unless this layer bound and forgot it meanwhile.
+            Some((session, true)) if status.is_success() => {
+                let bound = registry
+                    .with(|table, now| table.bind(session, principal, Origin::FirstSeen, now));
+                if bound == Bound::OtherOwner {
+                    tracing::debug!(
+                        "two callers presented a new MCP session id at once; the first keeps it"
+                    );
+                }
+            }
+            // A session is created by a request without one (initialize), and only then.
+            None if status.is_success() => {
+                let Some(created) = headers.get(MCP_SESSION_ID) else {
+                    return;
+                };
+                let created = SessionKey::of(created.as_bytes());
+                let bound = registry
+                    .with(|table, now| table.bind(created, principal, Origin::Created, now));
+                if bound == Bound::OtherOwner {
+                    tracing::warn!(
+                        "the MCP service answered with the id of a session another caller \
+                         owns; the first owner keeps it"
+                    );
+                }
+            }
+            _ => {}
+        }
     }
-}
-
-/// The owner check's verdict.
-enum Verdict {
-    Allow,
-    Refuse(Response<Full<Bytes>>),
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for SessionBindingService<S>
@@ -226,25 +220,23 @@ where
             state: State::Refused {
                 response: Some(response),
             },
-            inner: None,
-            request: None,
             after: None,
+            _body: PhantomData,
         };
-
         let Some(registry) = &self.shared.registry else {
-            let future = inner.call(request);
             return SessionBindingFuture {
-                state: State::Call { future },
-                inner: None,
-                request: None,
+                state: State::Call {
+                    future: inner.call(request),
+                },
                 after: None,
+                _body: PhantomData,
             };
         };
         let Some(info) = request.extensions().get::<AuthInfo>() else {
             return refuse(missing_auth_info(&self.shared.guard, "SessionBindingLayer"));
         };
-        let owner = Arc::new(Owner::of(info));
-        let session = match session_id(request.headers()) {
+        let principal = PrincipalKey::of(info);
+        let session = match session_key(request.headers()) {
             Ok(session) => session,
             Err(()) => {
                 return refuse(json_refusal(
@@ -254,81 +246,71 @@ where
                 ));
             }
         };
-        let after = After {
-            registry: registry.clone(),
-            owner: owner.clone(),
-            method: request.method().clone(),
-            session: session.clone(),
-        };
-        let Some(session) = session else {
-            let future = inner.call(request);
-            return SessionBindingFuture {
-                state: State::Call { future },
-                inner: None,
-                request: None,
-                after: Some(after),
-            };
-        };
-
-        let registry = registry.clone();
-        let lookup = Box::pin(async move {
-            match registry.owners.get(&session).await {
-                Some(recorded) if recorded == owner => Verdict::Allow,
-                Some(recorded) => {
-                    tracing::warn!(
-                        issuer = %owner.issuer,
-                        subject = ?owner.subject,
-                        client_id = ?owner.client_id,
-                        owner_subject = ?recorded.subject,
-                        owner_client_id = ?recorded.client_id,
-                        "refused a request in an MCP session another caller started"
-                    );
-                    Verdict::Refuse(forbidden())
-                }
-                None if registry.forward_unknown => Verdict::Allow,
-                None => {
-                    tracing::debug!("refused a request with an unknown MCP session id");
-                    Verdict::Refuse(not_found())
+        let session = match session {
+            None => None,
+            Some(session) => {
+                match registry.with(|table, now| table.lookup(&session, &principal, now)) {
+                    Lookup::Owner => Some((session, false)),
+                    Lookup::Unknown if registry.forward_unknown => Some((session, true)),
+                    Lookup::OtherOwner => {
+                        tracing::warn!(
+                            issuer = %info.issuer,
+                            subject = ?info.subject,
+                            client_id = ?info.client_id,
+                            "refused a request in an MCP session another caller started"
+                        );
+                        return refuse(forbidden());
+                    }
+                    Lookup::Forgotten => {
+                        tracing::debug!(
+                            "refused a request with the id of an MCP session this layer \
+                             forgot (evicted, idle or ended); it is not forwarded"
+                        );
+                        return refuse(not_found());
+                    }
+                    Lookup::Unknown => {
+                        tracing::debug!("refused a request with an unknown MCP session id");
+                        return refuse(not_found());
+                    }
                 }
             }
-        });
+        };
+        let after = After {
+            registry: registry.clone(),
+            principal,
+            method: request.method().clone(),
+            session,
+        };
         SessionBindingFuture {
-            state: State::Lookup { lookup },
-            inner: Some(inner),
-            request: Some(request),
+            state: State::Call {
+                future: inner.call(request),
+            },
             after: Some(after),
+            _body: PhantomData,
         }
     }
 }
 
 pin_project! {
-    /// Response future of [`SessionBindingService`]: check the session's owner, call the inner
-    /// service, then record or forget the session.
+    /// Response future of [`SessionBindingService`]: the inner service's answer, after which
+    /// the session is recorded or forgotten; or a refusal.
     pub struct SessionBindingFuture<S, ReqBody, ResBody>
     where
         S: Service<Request<ReqBody>>,
     {
         #[pin]
-        state: State<S::Future, ResBody>,
-        inner: Option<S>,
-        request: Option<Request<ReqBody>>,
+        state: State<S::Future>,
         after: Option<After>,
+        _body: PhantomData<fn() -> ResBody>,
     }
 }
 
 pin_project! {
     #[project = StateProj]
-    enum State<F, ResBody> {
-        Lookup {
-            lookup: BoxFuture<'static, Verdict>,
-        },
+    enum State<F> {
         Call {
             #[pin]
             future: F,
-        },
-        Record {
-            record: BoxFuture<'static, ()>,
-            response: Option<Response<ResBody>>,
         },
         Refused {
             response: Option<Response<Full<Bytes>>>,
@@ -353,50 +335,17 @@ where
     type Output = Result<Response<Guarded<ResBody>>, S::Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut this = self.project();
-        loop {
-            match this.state.as_mut().project() {
-                StateProj::Lookup { lookup } => match ready!(lookup.as_mut().poll(cx)) {
-                    Verdict::Allow => {
-                        let Some(future) = call_kept(this.inner, this.request, |request| request)
-                        else {
-                            return Poll::Ready(Ok(polled_after_completion(
-                                "SessionBindingService",
-                            )));
-                        };
-                        this.state.set(State::Call { future });
-                    }
-                    Verdict::Refuse(response) => {
-                        return Poll::Ready(Ok(response.map(Either::Right)));
-                    }
-                },
-                StateProj::Call { future } => {
-                    let response = match ready!(future.poll(cx)) {
-                        Ok(response) => response,
-                        Err(error) => return Poll::Ready(Err(error)),
-                    };
-                    let record = this
-                        .after
-                        .take()
-                        .and_then(|after| after.bookkeeping(response.status(), response.headers()));
-                    match record {
-                        Some(record) => this.state.set(State::Record {
-                            record,
-                            response: Some(response),
-                        }),
-                        None => return Poll::Ready(passed_on(Ok(response))),
-                    }
+        let this = self.project();
+        match this.state.project() {
+            StateProj::Call { future } => {
+                let response = ready!(future.poll(cx));
+                if let (Ok(response), Some(after)) = (&response, this.after.take()) {
+                    after.record(response.status(), response.headers());
                 }
-                StateProj::Record { record, response } => {
-                    ready!(record.as_mut().poll(cx));
-                    return Poll::Ready(match response.take() {
-                        Some(response) => passed_on(Ok(response)),
-                        None => Ok(polled_after_completion("SessionBindingService")),
-                    });
-                }
-                StateProj::Refused { response } => {
-                    return Poll::Ready(Ok(take_refusal(response, "SessionBindingService")));
-                }
+                Poll::Ready(passed_on(response))
+            }
+            StateProj::Refused { response } => {
+                Poll::Ready(Ok(take_refusal(response, "SessionBindingService")))
             }
         }
     }
@@ -411,7 +360,7 @@ mod tests {
     use std::time::Duration;
 
     use http::HeaderValue;
-    use http_body_util::BodyExt;
+    use http_body_util::{BodyExt, Either};
     use serde_json::Value;
     use tower::ServiceExt;
 
@@ -661,7 +610,7 @@ mod tests {
             ))
             .await;
         assert_eq!(alice.status(), StatusCode::ACCEPTED);
-        assert!(h.registry().owners.get(&session).await.is_none());
+        assert_eq!(h.registry().len(), 0);
         let after = h.post_as("alice", &session).await;
         assert_eq!(after.status(), StatusCode::NOT_FOUND);
     }
@@ -673,7 +622,7 @@ mod tests {
         h.mcp.sessions.lock().unwrap().clear();
         let response = h.post_as("alice", &session).await;
         assert_eq!(response.status(), StatusCode::NOT_FOUND);
-        assert!(h.registry().owners.get(&session).await.is_none());
+        assert_eq!(h.registry().len(), 0);
     }
 
     #[tokio::test]
@@ -715,14 +664,11 @@ mod tests {
         let alice = caller("alice", "c1");
         let first = h.open(alice.clone()).await;
         let second = h.open(alice.clone()).await;
-        h.registry().owners.run_pending_tasks().await;
         // Use the first again, so the second is the least recently used.
         h.send(request(Method::POST, Some(alice.clone()), Some(&first)))
             .await;
-        h.registry().owners.run_pending_tasks().await;
         let third = h.open(alice.clone()).await;
-        h.registry().owners.run_pending_tasks().await;
-        assert_eq!(h.registry().owners.entry_count(), 2);
+        assert_eq!(h.registry().len(), 2);
         for (session, status) in [
             (&first, StatusCode::OK),
             (&second, StatusCode::NOT_FOUND),
@@ -733,6 +679,96 @@ mod tests {
                 .await;
             assert_eq!(response.status(), status, "{session}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_caller_over_its_cap_loses_its_own_oldest_session_not_anothers() {
+        let h = Harness::new(
+            settings()
+                .max_sessions(3)
+                .max_sessions_per_principal(2)
+                .build()
+                .unwrap(),
+        );
+        let alices = h.open(caller("alice", "c1")).await;
+        let mallorys: Vec<String> = {
+            let mut opened = Vec::new();
+            for _ in 0..5 {
+                opened.push(h.open(caller("mallory", "c1")).await);
+            }
+            opened
+        };
+        assert_eq!(h.post_as("alice", &alices).await.status(), StatusCode::OK);
+        for (n, session) in mallorys.iter().enumerate() {
+            let expected = if n < 3 {
+                StatusCode::NOT_FOUND
+            } else {
+                StatusCode::OK
+            };
+            assert_eq!(
+                h.post_as("mallory", session).await.status(),
+                expected,
+                "{n}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn forwarding_an_evicted_session_is_refused_for_everyone_and_never_reaches_the_service() {
+        let h = Harness::new(
+            settings()
+                .max_sessions(1)
+                .forward_unknown_sessions(true)
+                .build()
+                .unwrap(),
+        );
+        let alices = h.open(caller("alice", "c1")).await;
+        // Bob's session pushes alice's out; the service still has it.
+        let bobs = h.open(caller("bob", "c1")).await;
+        assert!(h.mcp.sessions.lock().unwrap().contains(&alices));
+        let calls = h.mcp.calls();
+        for who in ["mallory", "alice", "mallory"] {
+            let response = h.post_as(who, &alices).await;
+            assert_eq!(response.status(), StatusCode::NOT_FOUND, "{who}");
+            assert_eq!(error_code(response).await, "session_not_found");
+        }
+        assert_eq!(h.mcp.calls(), calls, "nothing reached the service");
+        assert_eq!(h.post_as("bob", &bobs).await.status(), StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn a_session_id_in_a_response_to_a_request_in_a_session_is_not_bound() {
+        // A service that names another session in its answers: only a request without a
+        // session creates one.
+        let mcp = tower::service_fn(|request: Request<()>| async move {
+            let mut response = Response::new(Full::new(Bytes::new()));
+            let id = if request.headers().contains_key(MCP_SESSION_ID) {
+                "s-other"
+            } else {
+                "s-new"
+            };
+            response
+                .headers_mut()
+                .insert(MCP_SESSION_ID, HeaderValue::from_static(id));
+            Ok::<_, Infallible>(response)
+        });
+        let layer = SessionBindingLayer::new(guard(), SessionBinding::default());
+        let send = |who: &str, session: Option<&str>| {
+            layer
+                .layer(mcp)
+                .oneshot(request(Method::POST, Some(caller(who, "c1")), session))
+        };
+        assert_eq!(send("alice", None).await.unwrap().status(), StatusCode::OK);
+        assert_eq!(
+            send("alice", Some("s-new")).await.unwrap().status(),
+            StatusCode::OK
+        );
+        let registry = layer.shared.registry.as_ref().unwrap();
+        assert_eq!(registry.len(), 1, "s-other was not bound");
+        assert_eq!(
+            send("bob", Some("s-other")).await.unwrap().status(),
+            StatusCode::NOT_FOUND
+        );
     }
 
     #[tokio::test]
