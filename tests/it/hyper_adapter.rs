@@ -7,6 +7,7 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -243,16 +244,26 @@ async fn shutdown_stops_accepting_and_returns() {
 #[tokio::test]
 async fn shutdown_lets_the_request_in_flight_finish() {
     let (listener, port) = listener().await;
-    let slow = service_fn(|_: Request<Incoming>| async {
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"done"))))
+    let arrived = Arc::new(tokio::sync::Notify::new());
+    let slow = service_fn({
+        let arrived = Arc::clone(&arrived);
+        move |_: Request<Incoming>| {
+            arrived.notify_one();
+            async {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"done"))))
+            }
+        }
     });
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(Server::new(listener, slow).serve_with_shutdown(async {
         let _ = stopped.await;
     }));
     let in_flight = tokio::spawn(reqwest::get(format!("http://127.0.0.1:{port}/")));
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Only a request the server has read is in flight; one still on the wire is not.
+    tokio::time::timeout(Duration::from_secs(5), arrived.notified())
+        .await
+        .expect("the request reaches the service");
     stop.send(()).expect("signal");
     let response = in_flight
         .await
@@ -269,8 +280,13 @@ async fn shutdown_lets_the_request_in_flight_finish() {
 #[tokio::test]
 async fn shutdown_grace_bounds_the_wait_for_a_hanging_request() {
     let (listener, port) = listener().await;
-    let hanging = service_fn(|_: Request<Incoming>| {
-        std::future::pending::<Result<Response<Full<Bytes>>, Infallible>>()
+    let arrived = Arc::new(tokio::sync::Notify::new());
+    let hanging = service_fn({
+        let arrived = Arc::clone(&arrived);
+        move |_: Request<Incoming>| {
+            arrived.notify_one();
+            std::future::pending::<Result<Response<Full<Bytes>>, Infallible>>()
+        }
     });
     let (stop, stopped) = oneshot::channel::<()>();
     let server = Server::new(listener, hanging).shutdown_grace(Duration::from_millis(200));
@@ -278,7 +294,9 @@ async fn shutdown_grace_bounds_the_wait_for_a_hanging_request() {
         let _ = stopped.await;
     }));
     let hung = tokio::spawn(reqwest::get(format!("http://127.0.0.1:{port}/")));
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    tokio::time::timeout(Duration::from_secs(5), arrived.notified())
+        .await
+        .expect("the request reaches the service");
     let started = Instant::now();
     stop.send(()).expect("signal");
     tokio::time::timeout(Duration::from_secs(5), server)
