@@ -684,21 +684,38 @@ mod tests {
 
     #[test]
     fn zero_limits_are_refused_by_name() {
-        let cases: [(fn(&mut Limits), &str); 4] = [
+        let default = Limits::default();
+        let cases = [
             (
-                |l| l.header_read_timeout = Duration::ZERO,
+                Limits {
+                    header_read_timeout: Duration::ZERO,
+                    ..default
+                },
                 "header_read_timeout",
             ),
-            (|l| l.idle_timeout = Duration::ZERO, "idle_timeout"),
-            (|l| l.max_connections = 0, "max_connections"),
             (
-                |l| l.http2_keep_alive_interval = Duration::ZERO,
+                Limits {
+                    idle_timeout: Duration::ZERO,
+                    ..default
+                },
+                "idle_timeout",
+            ),
+            (
+                Limits {
+                    max_connections: 0,
+                    ..default
+                },
+                "max_connections",
+            ),
+            (
+                Limits {
+                    http2_keep_alive_interval: Duration::ZERO,
+                    ..default
+                },
                 "http2_keep_alive_interval",
             ),
         ];
-        for (zero, name) in cases {
-            let mut limits = Limits::default();
-            zero(&mut limits);
+        for (limits, name) in cases {
             match limits.check() {
                 Err(ConfigError::ZeroSetting { setting, .. }) => assert_eq!(setting, name),
                 other => panic!("{name}: {other:?}"),
