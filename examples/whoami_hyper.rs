@@ -6,8 +6,9 @@
 //! then the hyper part: `mcp_auth::integrations::hyper::McpRouter` routes the metadata paths
 //! (no token), the MCP path (behind the guard's tower layer) and answers 404 otherwise, and
 //! `mcp_auth::integrations::hyper::Server` runs the serving loop (`TowerToHyperService`,
-//! HTTP/1.1 and HTTP/2, graceful shutdown). The tools, in `common/tool.rs`, take the verified
-//! identity as an argument: `async fn whoami(&self, auth: AuthInfo) -> CallToolResult`.
+//! HTTP/1.1 and HTTP/2, header-read and idle timeouts, a connection limit, graceful shutdown).
+//! The tools, in `common/tool.rs`, take the verified identity as an argument:
+//! `async fn whoami(&self, auth: AuthInfo) -> CallToolResult`.
 
 #[path = "common/mod.rs"]
 mod common;
@@ -102,8 +103,9 @@ async fn serve(listener: TcpListener, setup: Setup) -> Result<(), SetupError> {
     let app = common::apps::with_browser_cors(router);
 
     common::banner::print(&setup, "hyper");
+    // The default connection limits (header-read 10 s, idle 60 s, 1024 connections) apply.
     Server::new(listener, app)
         .serve_with_shutdown(common::shutdown_signal())
-        .await;
-    Ok(())
+        .await
+        .map_err(SetupError::other)
 }

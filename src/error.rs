@@ -468,8 +468,8 @@ pub enum ConfigError {
         /// Why there is a bound and what to choose instead.
         advice: &'static str,
     },
-    /// A setting that must be greater than zero is zero (of a verifier, a guard or an MCP
-    /// policy).
+    /// A setting that must be greater than zero is zero (of a verifier, a guard, an MCP
+    /// policy or the hyper server).
     #[error("`{setting}` must be greater than zero: {advice}")]
     ZeroSetting {
         /// The builder setter, for example `jwks_refresh_cooldown`, `ttl` or `max_body_bytes`.

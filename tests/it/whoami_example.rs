@@ -93,7 +93,9 @@ async fn start_configured(
         }
         Stack::Hyper => {
             let app = common::apps::hyper_app(&setup);
-            tokio::spawn(Server::new(listener, app).serve())
+            tokio::spawn(async move {
+                let _ = Server::new(listener, app).serve().await;
+            })
         }
     };
     Running { setup, task }
