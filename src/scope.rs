@@ -21,6 +21,11 @@ use std::sync::Arc;
 
 use crate::error::ConfigError;
 
+/// The OpenID Connect scope that asks for a refresh token. MCP (2026-07-28) says resource
+/// servers should not name it in challenges or `scopes_supported`: refresh tokens are a matter
+/// between the client and the authorization server, not a resource requirement.
+pub(crate) const OFFLINE_ACCESS: &str = "offline_access";
+
 /// Whether a byte may appear in a scope token (RFC 6749 §3.3: %x21 / %x23-5B / %x5D-7E).
 pub(crate) fn is_scope_char(b: u8) -> bool {
     matches!(b, 0x21 | 0x23..=0x5B | 0x5D..=0x7E)

@@ -15,7 +15,7 @@ use super::error::BearerAuthError;
 use super::header::bearer_token;
 use super::rejection::BearerRejection;
 use crate::auth_info::AuthInfo;
-use crate::scope::ScopeHierarchy;
+use crate::scope::{OFFLINE_ACCESS, ScopeHierarchy};
 use crate::time::unix_now;
 use crate::verify::TokenVerifier;
 
@@ -253,7 +253,12 @@ impl BearerAuth {
                 challenge.error = Some(code.to_owned());
                 challenge.error_description = Some(error.description().into_owned());
             }
-            challenge.scope = challenge_scope.to_vec();
+            // Never `offline_access` (MCP 2026-07-28: not a resource requirement).
+            challenge.scope = challenge_scope
+                .iter()
+                .filter(|scope| *scope != OFFLINE_ACCESS)
+                .cloned()
+                .collect();
             challenge
                 .resource_metadata
                 .clone_from(&t.resource_metadata_url);

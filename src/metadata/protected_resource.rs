@@ -6,7 +6,7 @@ use url::Url;
 
 use crate::error::MetadataError;
 use crate::http_client::is_secure_enough;
-use crate::scope::is_scope_token;
+use crate::scope::{OFFLINE_ACCESS, is_scope_token};
 
 /// Protected-resource metadata (RFC 9728 §2): what an MCP client fetches after a 401 to learn
 /// which authorization servers issue tokens for this resource.
@@ -254,10 +254,12 @@ impl ProtectedResourceMetadataBuilder {
     /// - [`MetadataError::InvalidValue`]: `none` among signing algorithms, a scope with
     ///   characters RFC 6750 forbids, or an unknown bearer method.
     ///
-    /// A query in `resource` and `offline_access` in the scopes are allowed but logged as
-    /// warnings (MCP discourages both).
+    /// A query in `resource` is allowed but logged as a warning (MCP discourages it).
+    /// `offline_access` is removed from `scopes_supported`, with a warning: MCP (2026-07-28)
+    /// says resource servers should not advertise it, since refresh tokens are not a resource
+    /// requirement (clients ask the authorization server for them on their own).
     pub fn build(self) -> Result<ProtectedResourceMetadata, MetadataError> {
-        let m = self.metadata;
+        let mut m = self.metadata;
         let insecure = self.allow_insecure_http;
 
         let resource = check_url("resource", &m.resource, insecure)?;
@@ -335,12 +337,16 @@ impl ProtectedResourceMetadataBuilder {
                         .into(),
                 });
             }
-            if scope == "offline_access" {
-                tracing::warn!(
-                    "`offline_access` is listed in scopes_supported; MCP (2026-07-28) says \
-                     resource servers should not advertise it"
-                );
-            }
+        }
+        if m.scopes_supported
+            .iter()
+            .any(|scope| scope == OFFLINE_ACCESS)
+        {
+            tracing::warn!(
+                "`offline_access` is left out of scopes_supported: MCP (2026-07-28) says resource \
+                 servers should not advertise it (refresh tokens are not a resource requirement)"
+            );
+            m.scopes_supported.retain(|scope| scope != OFFLINE_ACCESS);
         }
         if let Some(methods) = &m.bearer_methods_supported {
             for method in methods {
@@ -599,13 +605,16 @@ mod tests {
 
     #[test]
     fn builder_accepts_loopback_http_and_warn_only_values() {
-        assert!(
-            ProtectedResourceMetadata::builder("http://localhost:3001/mcp?x=1")
-                .authorization_servers(["http://127.0.0.1:9999"])
-                .jwks_uri("http://[::1]:1/jwks")
-                .scopes_supported(["offline_access"])
-                .build()
-                .is_ok()
+        let built = ProtectedResourceMetadata::builder("http://localhost:3001/mcp?x=1")
+            .authorization_servers(["http://127.0.0.1:9999"])
+            .jwks_uri("http://[::1]:1/jwks")
+            .scopes_supported(["read", "offline_access"])
+            .build()
+            .unwrap();
+        assert_eq!(
+            built.scopes_supported,
+            ["read"],
+            "offline_access is never advertised"
         );
     }
 

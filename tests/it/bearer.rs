@@ -202,6 +202,18 @@ async fn missing_authorization_gets_bare_401_with_resource_metadata_and_scope() 
 }
 
 #[tokio::test]
+async fn offline_access_is_never_named_in_a_challenge() {
+    let guard = guard()
+        .required_scopes(["read", "offline_access"])
+        .build()
+        .unwrap();
+    for authorization in [&[][..], &["Bearer read-only"][..]] {
+        let outcome = send_with(&guard, request(authorization)).await;
+        assert_eq!(outcome.challenge().scope, ["read"], "{outcome:?}");
+    }
+}
+
+#[tokio::test]
 async fn non_bearer_scheme_gets_the_same_bare_401() {
     for value in [
         "Basic dXNlcjpwYXNz",
