@@ -24,9 +24,11 @@
 mod common;
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use mcp_auth::tower::OperationScopes;
-use mcp_auth::{McpAuth, ProtectedResource, UserinfoVerifier};
+use mcp_auth::verify::{ApiKey, PrefixRouter};
+use mcp_auth::{McpAuth, ProtectedResource, TokenVerifier, UserinfoVerifier};
 use rmcp::transport::streamable_http_server::StreamableHttpService;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use tokio::net::TcpListener;
@@ -65,15 +67,27 @@ async fn serve(listener: TcpListener, setup: Setup) -> Result<(), SetupError> {
         .map_err(SetupError::resource)?;
 
     // 2. The bearer guard. It accepts tokens from that issuer, for this resource (audience).
-    let guard = match setup.config.verifier {
-        // mcp-auth's 'jwt' mode: JWT access tokens, checked with the issuer's JWKS.
-        VerifierKind::Jwt => auth.bearer_auth_jwt(resource),
+    let oauth: Arc<dyn TokenVerifier> = match setup.config.verifier {
+        // mcp-auth's 'jwt' mode: JWT access tokens, checked with the issuer's JWKS (what
+        // `auth.bearer_auth_jwt(resource)` uses, here as a value to combine with API keys).
+        VerifierKind::Jwt => Arc::new(setup.jwt_verifier()?),
         // Opaque tokens, checked by asking the authorization server.
-        VerifierKind::Userinfo => auth.bearer_auth(
-            resource,
-            UserinfoVerifier::new(setup.authorization_server.clone()),
-        ),
-        VerifierKind::Introspection => auth.bearer_auth(resource, setup.introspection_verifier()?),
+        VerifierKind::Userinfo => {
+            Arc::new(UserinfoVerifier::new(setup.authorization_server.clone()))
+        }
+        VerifierKind::Introspection => Arc::new(setup.introspection_verifier()?),
+    };
+    // With MCP_AUTH_API_KEYS, tokens starting `mcpk_` are API keys, checked against their
+    // hashes; every other token goes to the OAuth verifier. Neither ever sees the other's.
+    let guard = match setup.api_key_verifier()? {
+        Some(keys) => {
+            let verifier = PrefixRouter::builder(oauth)
+                .route(ApiKey::DEFAULT_PREFIX, keys)
+                .build()
+                .map_err(SetupError::other)?;
+            auth.bearer_auth(resource, verifier)
+        }
+        None => auth.bearer_auth(resource, oauth),
     };
     let mut guard = guard
         .required_scopes(setup.config.required_scopes.clone())

@@ -1,4 +1,4 @@
-//! [`AuthInfo`]: who the verified caller is.
+//! [`AuthInfo`]: who the verified caller is, and [`CredentialKind`]: what they presented.
 
 use std::fmt;
 
@@ -51,6 +51,62 @@ pub struct AuthInfo {
     pub expires_at: Option<i64>,
     /// Every claim of the token, or of the userinfo / introspection answer.
     pub claims: Map<String, Value>,
+    /// Which kind of credential was presented: [`CredentialKind::OAuth`] (the default, for
+    /// every access token) or [`CredentialKind::ApiKey`], which only the built-in
+    /// [`ApiKeyVerifier`](crate::verify::ApiKeyVerifier) sets.
+    pub credential: CredentialKind,
+}
+
+/// Which kind of credential an [`AuthInfo`] was verified from.
+///
+/// The bearer guard treats the kinds differently in one respect only: an API key is checked
+/// against this server's own key list, so no authorization server issued it and it names no
+/// audience; the guard's issuer and audience checks apply to OAuth tokens only (expiry and
+/// scopes are checked for both). The [`ApiKey`](Self::ApiKey) variant cannot be constructed
+/// outside this crate, so a custom verifier cannot turn those checks off.
+///
+/// ```
+/// use mcp_auth::{AuthInfo, CredentialKind};
+///
+/// let info = AuthInfo::new("t", "https://auth.example.com");
+/// assert_eq!(info.credential, CredentialKind::OAuth);
+/// match &info.credential {
+///     CredentialKind::ApiKey { name, .. } => println!("API key {name}"),
+///     _ => println!("OAuth access token"),
+/// }
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CredentialKind {
+    /// An OAuth access token (JWT or opaque), from any verifier but the API-key one.
+    #[default]
+    OAuth,
+    /// A static API key, verified by [`ApiKeyVerifier`](crate::verify::ApiKeyVerifier).
+    #[non_exhaustive]
+    ApiKey {
+        /// The key's configured name (never the key itself).
+        name: String,
+    },
+}
+
+impl CredentialKind {
+    /// An API-key credential named `name` (crate-internal: only the API-key verifier makes it).
+    pub(crate) fn api_key(name: impl Into<String>) -> Self {
+        Self::ApiKey { name: name.into() }
+    }
+
+    /// Whether this is an API key.
+    pub fn is_api_key(&self) -> bool {
+        matches!(self, Self::ApiKey { .. })
+    }
+
+    /// The API key's name, if this is an API key.
+    pub fn api_key_name(&self) -> Option<&str> {
+        match self {
+            Self::ApiKey { name } => Some(name),
+            Self::OAuth => None,
+        }
+    }
 }
 
 impl fmt::Debug for AuthInfo {
@@ -64,6 +120,7 @@ impl fmt::Debug for AuthInfo {
             .field("audience", &self.audience)
             .field("expires_at", &self.expires_at)
             .field("claims", &self.claims)
+            .field("credential", &self.credential)
             .finish()
     }
 }
@@ -91,6 +148,7 @@ impl AuthInfo {
             audience: Vec::new(),
             expires_at: None,
             claims: Map::new(),
+            credential: CredentialKind::OAuth,
         }
     }
 
@@ -204,6 +262,7 @@ impl AuthInfo {
             audience,
             expires_at,
             claims,
+            credential: CredentialKind::OAuth,
         })
     }
 

@@ -288,7 +288,7 @@ pub enum ConfigError {
     )]
     InvalidScope {
         /// The builder setter that was given it (`required_scopes`, `scope_implies`, `tool`,
-        /// `method`, `known_scopes`).
+        /// `method`, `known_scopes`, `ApiKeyEntry::scopes`).
         setting: &'static str,
         /// The scope as given.
         scope: String,
@@ -503,6 +503,127 @@ pub enum ConfigError {
         /// The credential method: `bearer` (or `client_secret_basic`).
         method: &'static str,
     },
+
+    // API keys and prefix routing
+    /// An [`ApiKeyVerifier`](crate::verify::ApiKeyVerifier) was built without any key.
+    #[error(
+        "the API-key verifier has no keys, so no request could pass; add keys with \
+         `ApiKeyVerifierBuilder::key`, `keys_from_str` or `keys_from_file`, or do not mount it"
+    )]
+    NoApiKeys,
+    /// Two API keys have the same name.
+    #[error(
+        "the API key name `{name}` is used more than once; give each key its own name, so that \
+         logs and `AuthInfo` say which key was used"
+    )]
+    DuplicateApiKeyName {
+        /// The name given twice.
+        name: String,
+    },
+    /// Two API keys have the same hash: the same secret is configured twice.
+    #[error(
+        "the API keys `{first}` and `{second}` have the same hash, so they are the same secret; \
+         generate a new secret for one of them"
+    )]
+    DuplicateApiKeyHash {
+        /// The key configured first.
+        first: String,
+        /// The key configured second.
+        second: String,
+    },
+    /// An API key name is empty or has a character the configuration form cannot carry.
+    #[error("the API key name {name:?} is invalid: {reason}")]
+    InvalidApiKeyName {
+        /// The name as given.
+        name: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// An API key's stored hash is not `sha256:` followed by 64 hex digits. The value itself
+    /// is not repeated: it may be the secret key pasted by mistake.
+    #[error(
+        "the hash of the API key `{name}` is invalid: {reason}; store `sha256:<64 hex digits>`, \
+         the SHA-256 of the key (`ApiKey::hash_of`, or `printf %s \"$KEY\" | sha256sum`), never \
+         the key itself"
+    )]
+    InvalidApiKeyHash {
+        /// The key's name.
+        name: String,
+        /// What is wrong with the hash.
+        reason: &'static str,
+    },
+    /// An entry of API-key configuration text is not `name:sha256:<hex>[:scopes]`. The entry
+    /// is not repeated: it may hold a secret pasted by mistake.
+    #[error(
+        "{origin}, line {line}: {reason}; each entry is `name:sha256:<64 hex digits>:scope1 \
+         scope2` (scopes optional), entries separated by `;` or new lines"
+    )]
+    MalformedApiKeyEntry {
+        /// Where the text came from (the file path, or `the API-key text`).
+        origin: String,
+        /// The 1-based line of the entry.
+        line: usize,
+        /// What is missing.
+        reason: &'static str,
+    },
+    /// An entry of API-key configuration text is well-formed, but its name, hash or scopes
+    /// are refused.
+    #[error("{origin}, line {line}: {source}")]
+    InvalidApiKeyEntry {
+        /// Where the text came from (the file path, or `the API-key text`).
+        origin: String,
+        /// The 1-based line of the entry.
+        line: usize,
+        /// Why the entry is refused ([`InvalidApiKeyName`](Self::InvalidApiKeyName),
+        /// [`InvalidApiKeyHash`](Self::InvalidApiKeyHash) or
+        /// [`InvalidScope`](Self::InvalidScope)).
+        #[source]
+        source: Box<ConfigError>,
+    },
+    /// An API-key file cannot be read.
+    #[error("the API-key file {} cannot be read: {reason}", path.display())]
+    ApiKeyFileUnreadable {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The operating system's explanation.
+        reason: String,
+    },
+    /// An API-key file is larger than the limit.
+    #[error(
+        "the API-key file {} is larger than {limit} bytes; it is not an API-key list (one \
+         short line per key)",
+        path.display()
+    )]
+    ApiKeyFileTooLarge {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// A token prefix (of [`PrefixRouter`](crate::verify::PrefixRouter) or
+    /// [`ApiKey::generate`](crate::verify::ApiKey::generate)) cannot tell its tokens apart.
+    #[error("the token prefix {prefix:?} is refused: {reason}")]
+    InvalidTokenPrefix {
+        /// The prefix as given.
+        prefix: String,
+        /// Why.
+        reason: &'static str,
+    },
+    /// Two routes of a [`PrefixRouter`](crate::verify::PrefixRouter) overlap: one prefix
+    /// starts with the other, so a token could belong to both.
+    #[error(
+        "the token prefixes {first:?} and {second:?} overlap (one starts with the other), so a \
+         token could match both; choose prefixes that cannot start each other"
+    )]
+    OverlappingTokenPrefixes {
+        /// The prefix routed first.
+        first: String,
+        /// The prefix routed second.
+        second: String,
+    },
+    /// The system's random number generator failed, so no API key could be generated.
+    #[error("the system random number generator failed; no API key was generated, try again")]
+    RandomUnavailable,
 }
 
 /// Why a [`TokenVerifier`](crate::TokenVerifier) did not produce an [`AuthInfo`](crate::AuthInfo).

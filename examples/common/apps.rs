@@ -8,6 +8,7 @@
 //! `tests/whoami_example.rs` and by `tests/interop/run.sh`.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http::header::HeaderName;
@@ -18,7 +19,10 @@ use http_body_util::combinators::UnsyncBoxBody;
 use hyper::body::Incoming;
 use mcp_auth::integrations::hyper::McpRouter;
 use mcp_auth::tower::{McpGuard, OperationScopes};
-use mcp_auth::{BearerAuth, BearerAuthBuilder, McpAuth, ProtectedResource, UserinfoVerifier};
+use mcp_auth::verify::{ApiKey, PrefixRouter};
+use mcp_auth::{
+    BearerAuth, BearerAuthBuilder, McpAuth, ProtectedResource, TokenVerifier, UserinfoVerifier,
+};
 use rmcp::transport::streamable_http_server::StreamableHttpService;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use tower::{BoxError, Layer, Service, ServiceBuilder};
@@ -39,19 +43,26 @@ pub struct Protection {
 
 impl Protection {
     /// Step 1 (`McpAuth`) and the bearer guard of step 2, with the verifier `MCP_AUTH_VERIFIER`
-    /// names.
+    /// names, and beside it the API keys of `MCP_AUTH_API_KEYS` (tokens starting `mcpk_`).
     pub fn new(setup: &Setup) -> Result<Self, SetupError> {
         let auth = mcp_auth(setup)?;
         let resource = setup.resource.as_str();
-        let guard = match setup.config.verifier {
-            VerifierKind::Jwt => auth.bearer_auth_jwt(resource),
-            VerifierKind::Userinfo => auth.bearer_auth(
-                resource,
-                UserinfoVerifier::new(setup.authorization_server.clone()),
-            ),
-            VerifierKind::Introspection => {
-                auth.bearer_auth(resource, setup.introspection_verifier()?)
+        let oauth: Arc<dyn TokenVerifier> = match setup.config.verifier {
+            VerifierKind::Jwt => Arc::new(setup.jwt_verifier()?),
+            VerifierKind::Userinfo => {
+                Arc::new(UserinfoVerifier::new(setup.authorization_server.clone()))
             }
+            VerifierKind::Introspection => Arc::new(setup.introspection_verifier()?),
+        };
+        let guard = match setup.api_key_verifier()? {
+            Some(keys) => {
+                let verifier = PrefixRouter::builder(oauth)
+                    .route(ApiKey::DEFAULT_PREFIX, keys)
+                    .build()
+                    .map_err(SetupError::other)?;
+                auth.bearer_auth(resource, verifier)
+            }
+            None => auth.bearer_auth(resource, oauth),
         };
         let guard = guard_settings(setup, guard)
             .build()

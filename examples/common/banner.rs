@@ -96,6 +96,14 @@ pub fn print(setup: &Setup, flavour: &str) {
         "  token verifier      {}",
         setup.config.verifier.as_str()
     ));
+    if let Ok(Some(keys)) = setup.api_key_verifier() {
+        // Names only: the keys themselves are never configured, the hashes never printed.
+        out.push(format!(
+            "  API keys            {} (bearer tokens starting {})",
+            keys.names().collect::<Vec<_>>().join(", "),
+            mcp_auth::verify::ApiKey::DEFAULT_PREFIX
+        ));
+    }
     if !setup.config.required_scopes.is_empty() {
         out.push(format!(
             "  required scopes     {}",

@@ -4,6 +4,7 @@ use std::fmt;
 use std::net::IpAddr;
 
 use mcp_auth::AuthServerType;
+use mcp_auth::verify::ApiKeyVerifier;
 use url::Url;
 
 /// Which verifier checks the bearer tokens (`MCP_AUTH_VERIFIER`).
@@ -46,6 +47,10 @@ pub struct Config {
     pub audience: Vec<String>,
     /// `MCP_AUTH_REQUIRED_SCOPES` (space-separated); default: none.
     pub required_scopes: Vec<String>,
+    /// `MCP_AUTH_API_KEYS`: API keys accepted beside OAuth tokens, as
+    /// `name:sha256:<hex>:scope1 scope2` entries separated by `;` or new lines (hashes only,
+    /// checked when read). Default: none.
+    pub api_keys: Option<String>,
 }
 
 /// A configuration mistake, naming the variable or argument at fault.
@@ -90,6 +95,13 @@ Environment (all optional; without MCP_AUTH_ISSUER a built-in TEST authorization
   MCP_AUTH_RESOURCE         the protected resource identifier   (default http://localhost:<port>/mcp)
   MCP_AUTH_AUDIENCE         accepted token audiences, space-separated (default: the resource)
   MCP_AUTH_REQUIRED_SCOPES  scopes every request needs, space-separated (default: none)
+  MCP_AUTH_API_KEYS         API keys accepted beside OAuth tokens (default: none): entries
+                            name:sha256:<hex>:scope1 scope2, separated by `;` or new lines.
+                            Clients send the key as the bearer token; keys start with `mcpk_`.
+                            Only the SHA-256 is configured, never the key:
+                              KEY=mcpk_$(openssl rand -base64 32 | tr '+/' '-_' | tr -d '=')
+                              HASH=sha256:$(printf %s \"$KEY\" | sha256sum | cut -d' ' -f1)
+                              MCP_AUTH_API_KEYS=\"ci:$HASH:read\"
 ";
 
 /// What the command line asks for.
@@ -113,6 +125,7 @@ impl Config {
             resource: None,
             audience: Vec::new(),
             required_scopes: Vec::new(),
+            api_keys: None,
         }
     }
 
@@ -234,6 +247,12 @@ impl Config {
                     format!("`{bad}` is not a valid scope (printable ASCII without `\"` or `\\`)"),
                 ));
             }
+        }
+        if let Some(keys) = env("MCP_AUTH_API_KEYS") {
+            // Checked now (hashes, names, scopes), so that a mistake stops the server at start.
+            ApiKeyVerifier::from_config(&keys)
+                .map_err(|e| ConfigError::new("MCP_AUTH_API_KEYS", e.to_string()))?;
+            config.api_keys = Some(keys);
         }
         Ok(Command::Run(config))
     }

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use mcp_auth::testing::TestAuthServer;
-use mcp_auth::verify::IntrospectionVerifier;
+use mcp_auth::verify::{ApiKeyVerifier, IntrospectionVerifier, JwtVerifier};
 use mcp_auth::{AuthServer, AuthServerType, ConfigError, protected_resource_metadata_url};
 use rmcp::transport::streamable_http_server::StreamableHttpServerConfig;
 use url::Url;
@@ -216,6 +216,29 @@ impl Setup {
             .client_secret_basic(id, secret)
             .build()
             .map_err(|e| SetupError::config("MCP_AUTH_CLIENT_ID", e))
+    }
+
+    /// The JWT verifier (`MCP_AUTH_VERIFIER=jwt`): the keys of the authorization server's
+    /// JWKS, with the defaults (what `McpAuth::bearer_auth_jwt` builds).
+    pub fn jwt_verifier(&self) -> Result<JwtVerifier, SetupError> {
+        JwtVerifier::builder()
+            .authorization_server(self.authorization_server.clone())
+            .build()
+            .map_err(|e| SetupError::config("MCP_AUTH_ISSUER", e))
+    }
+
+    /// The API-key verifier of `MCP_AUTH_API_KEYS`, if set. Its `AuthInfo`s name this
+    /// resource as their issuer (the keys are the server's own).
+    pub fn api_key_verifier(&self) -> Result<Option<ApiKeyVerifier>, SetupError> {
+        let Some(keys) = &self.config.api_keys else {
+            return Ok(None);
+        };
+        ApiKeyVerifier::builder()
+            .issuer(self.resource.clone())
+            .keys_from_str(keys)
+            .build()
+            .map(Some)
+            .map_err(|e| SetupError::config("MCP_AUTH_API_KEYS", e))
     }
 
     /// A token for the built-in server's sample user, for this resource, with the required

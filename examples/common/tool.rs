@@ -83,8 +83,9 @@ impl WhoAmI {
 )]
 impl ServerHandler for WhoAmI {}
 
-/// `sub`, `issuer`, `client_id`, `scopes`, `audience`, `expires_at`, then every identity
-/// claim of the token or userinfo answer (`name`, `email`, `username`, ...).
+/// `sub`, `issuer`, `client_id`, `scopes`, `audience`, `expires_at`, `credential` (`oauth`,
+/// or `api_key` with the key's name in `api_key`), then every identity claim of the token or
+/// userinfo answer (`name`, `email`, `username`, ...).
 pub fn identity(auth: &AuthInfo) -> Value {
     let mut identity = Map::new();
     identity.insert("sub".into(), json!(auth.subject));
@@ -93,6 +94,15 @@ pub fn identity(auth: &AuthInfo) -> Value {
     identity.insert("scopes".into(), json!(auth.scopes));
     identity.insert("audience".into(), json!(auth.audience));
     identity.insert("expires_at".into(), json!(auth.expires_at));
+    match auth.credential.api_key_name() {
+        Some(name) => {
+            identity.insert("credential".into(), json!("api_key"));
+            identity.insert("api_key".into(), json!(name));
+        }
+        None => {
+            identity.insert("credential".into(), json!("oauth"));
+        }
+    }
     for (claim, value) in &auth.claims {
         if !TOKEN_CLAIMS.contains(&claim.as_str()) && !identity.contains_key(claim) {
             identity.insert(claim.clone(), value.clone());

@@ -41,7 +41,10 @@ use crate::verify::TokenVerifier;
 ///    custom verifiers);
 /// 5. the token's audience contains an accepted audience: the resource identifier by default,
 ///    see [`audience`](crate::BearerAuthBuilder::audience) and
-///    [`skip_audience_check`](crate::BearerAuthBuilder::skip_audience_check);
+///    [`skip_audience_check`](crate::BearerAuthBuilder::skip_audience_check). Steps 4 and 5
+///    do not apply to [API keys](crate::verify::ApiKeyVerifier)
+///    ([`CredentialKind::ApiKey`](crate::CredentialKind::ApiKey)), which this server checks
+///    against its own list;
 /// 6. every [required scope](crate::BearerAuthBuilder::required_scopes) is granted, directly or
 ///    through the [scope hierarchy](crate::BearerAuthBuilder::scope_implies).
 ///
@@ -181,13 +184,18 @@ impl BearerAuth {
             .map_err(|e| BearerAuthError::from_verify_error(e, &t.trusted_issuers))?;
 
         check_expiry(&info, c.leeway, c.require_expiry, unix_now())?;
-        if !t.trusted_issuers.contains(&info.issuer) {
+        // An API key was checked against this server's own list: no authorization server
+        // issued it and it names no audience. Only the built-in `ApiKeyVerifier` can mark an
+        // `AuthInfo` so (the variant cannot be built outside the crate).
+        let oauth = !info.credential.is_api_key();
+        if oauth && !t.trusted_issuers.contains(&info.issuer) {
             return Err(BearerAuthError::InvalidIssuer {
                 expected: t.trusted_issuers.clone(),
                 actual: info.issuer,
             });
         }
-        if let Audience::Accept(accepted) = &c.audience
+        if oauth
+            && let Audience::Accept(accepted) = &c.audience
             && !info.audience.iter().any(|aud| accepted.contains(aud))
         {
             return Err(BearerAuthError::InvalidAudience {

@@ -2,7 +2,10 @@
 //!
 //! A verifier turns a bearer token into an [`AuthInfo`] or says why it cannot. The bearer
 //! guard then checks issuer, audience and scopes on what it returns, the same way for every
-//! verifier, so a custom verifier cannot skip those checks by accident.
+//! verifier, so a custom verifier cannot skip those checks by accident. (The one exception:
+//! API keys from [`ApiKeyVerifier`] are this server's own, so issuer and audience do not apply
+//! to them; see [`CredentialKind`](crate::CredentialKind).) [`PrefixRouter`] puts API keys and
+//! OAuth tokens behind one guard.
 //!
 //! Any async closure `Fn(String) -> impl Future<Output = Result<AuthInfo, VerifyError>>` is a
 //! verifier:
@@ -28,6 +31,7 @@
 //! ```
 
 mod algorithm;
+pub mod api_key;
 pub mod cache;
 mod claims;
 mod endpoint;
@@ -35,14 +39,17 @@ pub mod introspection;
 mod jwk;
 mod jwks;
 pub mod jwt;
+pub mod prefix_router;
 pub mod userinfo;
 
 pub use algorithm::JwsAlgorithm;
+pub use api_key::{ApiKey, ApiKeyEntry, ApiKeyVerifier, ApiKeyVerifierBuilder};
 pub use cache::{CachedVerifier, TokenCache, TokenCacheBuilder};
 pub use introspection::{IntrospectionVerifier, IntrospectionVerifierBuilder};
 /// A JWKS document (`jsonwebtoken`'s type), for [`JwtVerifierBuilder::jwks_seed`].
 pub use jsonwebtoken::jwk::JwkSet;
 pub use jwt::{JwtVerifier, JwtVerifierBuilder};
+pub use prefix_router::{PrefixRouter, PrefixRouterBuilder};
 pub use userinfo::{UserinfoVerifier, UserinfoVerifierBuilder};
 
 use std::future::Future;

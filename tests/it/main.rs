@@ -10,6 +10,7 @@ mod common;
 mod support;
 
 mod actix_adapter;
+mod api_keys;
 mod as_faults;
 mod axum_adapter;
 mod bearer;
