@@ -52,9 +52,10 @@
 //! audiences, scopes, requested token type), never by the token itself:
 //!
 //! - an entry lives `min(ttl, subject expiry − margin, issued expiry − margin)`: never past the
-//!   subject token's `exp` ([`AuthInfo::expires_at`]) nor the issued token's `expires_in`, and
-//!   a token with less than the [margin](TokenExchangeBuilder::expiry_margin) (30 s) left is
-//!   not handed out of the cache (one the server just issued is returned, not cached);
+//!   subject token's `exp` (the `expires_at` of the [`AuthInfo`]) nor the issued token's
+//!   `expires_in`, and a token with less than the
+//!   [margin](TokenExchangeBuilder::expiry_margin) (30 s) left is not handed out of the cache
+//!   (one the server just issued is returned, not cached);
 //! - at most [`max_entries`](TokenExchangeBuilder::max_entries) entries (10 000);
 //! - concurrent exchanges of the same key share one request to the token endpoint;
 //! - failures are not cached.
