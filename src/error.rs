@@ -494,6 +494,12 @@ pub enum ConfigError {
          builder"
     )]
     MissingClientCredentials,
+    /// The token-exchange client was built without this server's client credentials.
+    #[error(
+        "token exchange needs this server's client credentials at the token endpoint: call \
+         `client_secret_basic` or `client_secret_post` on the TokenExchange builder"
+    )]
+    MissingExchangeCredentials,
     /// An introspection client credential cannot be sent in an HTTP header.
     #[error(
         "the introspection `{method}` credential contains characters not allowed in an HTTP \

@@ -24,6 +24,7 @@ mod backoff;
 pub mod bearer;
 pub mod discovery;
 mod error;
+pub mod exchange;
 pub mod fuzz_api;
 mod http_client;
 pub mod integrations;

@@ -390,6 +390,23 @@ impl AuthServer {
         Ok(config.metadata)
     }
 
+    /// Whether a discovered endpoint at `url` may be used: on the issuer's origin or an allowed
+    /// one ([`with_allowed_endpoint_origins`](Self::with_allowed_endpoint_origins)); always
+    /// for metadata given up front (the operator's own configuration).
+    pub(crate) fn allows_endpoint(&self, url: &str) -> bool {
+        if self.is_resolved() {
+            return true;
+        }
+        let origin = url::Url::parse(url).map(|url| url.origin()).ok();
+        let issuer = url::Url::parse(&self.inner.issuer)
+            .map(|url| url.origin())
+            .ok();
+        origin.is_some_and(|origin| {
+            Some(&origin) == issuer.as_ref()
+                || self.inner.allowed_endpoint_origins.contains(&origin)
+        })
+    }
+
     /// Refuses a document whose outbound endpoints are neither on the issuer's origin nor on
     /// an allowed one.
     fn check_endpoint_origins(

@@ -1,7 +1,7 @@
 //! The development flow a real MCP client runs: dynamic client registration (RFC 7591), an
 //! auto-approving authorization endpoint with PKCE (RFC 7636) and resource indicators
 //! (RFC 8707), and the token endpoint (authorization code, refresh token, client
-//! credentials). There is no login step: every code is granted to the sample user.
+//! credentials, RFC 8693 token exchange). There is no login step: every code is granted to the sample user.
 
 use std::sync::Arc;
 
@@ -15,6 +15,7 @@ use super::request::{IncomingRequest, Params};
 use super::respond::{self, OAuthError};
 use super::state::{AuthorizationCode, CODE_TTL_SECS, Client, IssuedToken, RefreshGrant, Shared};
 use super::token::TokenBuilder;
+use crate::exchange::{ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT};
 use crate::time::unix_now;
 use crate::verify::JwsAlgorithm;
 
@@ -307,6 +308,7 @@ pub(crate) fn token(shared: &Arc<Shared>, request: &IncomingRequest) -> Response
             "authorization_code" => authorization_code_grant(shared, &form, &client_id),
             "refresh_token" => refresh_token_grant(shared, &form, &client_id),
             "client_credentials" => client_credentials_grant(shared, &form, &client_id),
+            TOKEN_EXCHANGE_GRANT => token_exchange_grant(shared, &form, &client_id),
             _ => Err(OAuthError::new(
                 StatusCode::BAD_REQUEST,
                 "unsupported_grant_type",
@@ -484,6 +486,114 @@ fn client_credentials_grant(
     Ok(Value::Object(issue(
         shared, client_id, false, &scope, &resources,
     )))
+}
+
+/// RFC 8693 token exchange, for confidential clients: the subject token must be an access
+/// token this server issued and still active; the new token is a JWT for the requested
+/// `resource`s and `audience`s (at least one), with the requested scopes (a subset of the
+/// subject's; all of them when none is requested), the subject's `sub`, the exchanging
+/// client as `client_id` and as the actor (`act`, RFC 8693 §4.1), and the server's token
+/// TTL (not capped at the subject's expiry, so that tests can tell the two apart).
+fn token_exchange_grant(
+    shared: &Arc<Shared>,
+    form: &Params,
+    client_id: &str,
+) -> Result<Value, OAuthError> {
+    if shared
+        .state()
+        .clients
+        .get(client_id)
+        .is_none_or(|client| client.secret.is_none())
+    {
+        return Err(OAuthError::new(
+            StatusCode::BAD_REQUEST,
+            "unauthorized_client",
+            "token exchange needs a confidential client",
+        ));
+    }
+    let subject_token = form.required("subject_token")?;
+    if form.required("subject_token_type")? != ACCESS_TOKEN_TYPE {
+        return Err(OAuthError::invalid_request(
+            "only access tokens are accepted as subject_token_type",
+        ));
+    }
+    if form
+        .one("requested_token_type")?
+        .is_some_and(|t| t != ACCESS_TOKEN_TYPE)
+    {
+        return Err(OAuthError::invalid_request(
+            "only access tokens are issued (requested_token_type)",
+        ));
+    }
+    if form.one("actor_token")?.is_some() {
+        return Err(OAuthError::invalid_request(
+            "actor tokens are not supported",
+        ));
+    }
+    let Some(subject) = shared.active_token(subject_token) else {
+        return Err(OAuthError::invalid_grant(
+            "the subject token is unknown, expired or revoked",
+        ));
+    };
+    let granted: Vec<String> = subject
+        .claims
+        .get("scope")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+    let scope = match form.one("scope")? {
+        None => granted,
+        Some(scope) => {
+            let scope: Vec<String> = scope.split_whitespace().map(String::from).collect();
+            if scope.iter().any(|s| !granted.contains(s)) {
+                return Err(OAuthError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_scope",
+                    "an exchange may only narrow the subject token's scope",
+                ));
+            }
+            scope
+        }
+    };
+    let mut targets = resources(form)?;
+    targets.extend(form.all("audience").into_iter().map(String::from));
+    if targets.is_empty() {
+        return Err(OAuthError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_target",
+            "name the resource or audience the new token is for",
+        ));
+    }
+    let subject_id = subject
+        .claims
+        .get("sub")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let audience = match targets.as_slice() {
+        [one] => Value::from(one.clone()),
+        many => Value::from(many.to_vec()),
+    };
+    let scope = scope.join(" ");
+    let mut builder = TokenBuilder::new(Arc::clone(shared))
+        .subject(subject_id)
+        .audience(audience)
+        .client_id(client_id)
+        .claim("act", json!({ "sub": client_id }));
+    if !scope.is_empty() {
+        builder = builder.scope(scope.clone());
+    }
+    let mut response = Map::new();
+    response.insert("access_token".into(), builder.sign().into());
+    response.insert("issued_token_type".into(), ACCESS_TOKEN_TYPE.into());
+    response.insert("token_type".into(), "Bearer".into());
+    response.insert("expires_in".into(), shared.config.token_ttl_secs().into());
+    if !scope.is_empty() {
+        response.insert("scope".into(), scope.into());
+    }
+    Ok(Value::Object(response))
 }
 
 /// Token-request resources must be among the authorized ones; none means all of them.

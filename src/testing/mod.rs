@@ -17,7 +17,8 @@
 //! - userinfo and RFC 7662 introspection for the tokens it issued, and RFC 7009 revocation;
 //! - an auto-approving development flow for real MCP clients: RFC 7591 registration,
 //!   authorization code with PKCE (S256) and RFC 8707 resource indicators, refresh
-//!   tokens and client credentials.
+//!   tokens, client credentials and RFC 8693 token exchange (for
+//!   [`TokenExchange`](crate::exchange::TokenExchange)).
 //!
 //! Tests mint tokens directly with [`TestAuthServer::token`] (valid ones and every kind of
 //! broken one), inject faults per endpoint ([`Fault`]), and inspect what each endpoint

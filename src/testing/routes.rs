@@ -71,7 +71,10 @@ pub(crate) fn base_metadata(config: &Config) -> Value {
         "revocation_endpoint": url(Endpoint::Revocation),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "grant_types_supported": [
+            "authorization_code", "refresh_token", "client_credentials",
+            crate::exchange::TOKEN_EXCHANGE_GRANT,
+        ],
         "code_challenge_methods_supported": ["S256"],
         "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
         "introspection_endpoint_auth_methods_supported": client_auth,

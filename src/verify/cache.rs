@@ -166,7 +166,7 @@ impl<V: Expiring> ExpiringCache<V> {
 
     /// Single flight: the value for `key`, or the one `init` produces, shared by every caller
     /// that asks while `init` runs. An `Err` is shared the same way and not cached.
-    async fn try_get_with<E: Send + Sync + 'static>(
+    pub(crate) async fn try_get_with<E: Send + Sync + 'static>(
         &self,
         key: TokenHash,
         init: impl Future<Output = Result<Arc<V>, E>>,

@@ -81,9 +81,10 @@ pub struct IntrospectionVerifierBuilder {
     cache: CacheSettings,
 }
 
-/// How this resource server authenticates to the introspection endpoint.
+/// How this server authenticates to an endpoint of the authorization server (introspection,
+/// and the token endpoint for [`TokenExchange`](crate::exchange::TokenExchange)).
 #[derive(Clone)]
-enum ClientCredentials {
+pub(crate) enum ClientCredentials {
     /// `Authorization: Basic ...` (`client_secret_basic`), marked sensitive.
     Basic(HeaderValue),
     /// `Authorization: Bearer ...`, marked sensitive.
@@ -96,7 +97,23 @@ enum ClientCredentials {
 }
 
 impl ClientCredentials {
-    fn method(&self) -> &'static str {
+    /// `client_secret_basic` (RFC 6749 §2.3.1): the id and the secret are each
+    /// form-urlencoded, joined with `:`, and base64-encoded into a sensitive header value.
+    pub(crate) fn basic(client_id: &str, client_secret: &str) -> Result<Self, ConfigError> {
+        let encoded = STANDARD.encode(format!(
+            "{}:{}",
+            form_urlencode(client_id),
+            form_urlencode(client_secret)
+        ));
+        // Base64 is always a valid header value; the error is for completeness only.
+        secret_header(format!("Basic {encoded}"))
+            .map(Self::Basic)
+            .ok_or(ConfigError::InvalidClientCredential {
+                method: "client_secret_basic",
+            })
+    }
+
+    pub(crate) fn method(&self) -> &'static str {
         match self {
             Self::Basic(_) => "client_secret_basic",
             Self::Bearer(_) => "bearer",
@@ -138,17 +155,10 @@ impl IntrospectionVerifierBuilder {
         client_id: impl AsRef<str>,
         client_secret: impl AsRef<str>,
     ) -> Self {
-        let encoded = STANDARD.encode(format!(
-            "{}:{}",
-            form_urlencode(client_id.as_ref()),
-            form_urlencode(client_secret.as_ref())
+        self.credentials = Some(ClientCredentials::basic(
+            client_id.as_ref(),
+            client_secret.as_ref(),
         ));
-        // Base64 is always a valid header value; the error is for completeness only.
-        let header =
-            secret_header(format!("Basic {encoded}")).ok_or(ConfigError::InvalidClientCredential {
-                method: "client_secret_basic",
-            });
-        self.credentials = Some(header.map(ClientCredentials::Basic));
         self
     }
 

@@ -7,6 +7,7 @@
 // run.sh's cleanup). Prints one PASS/FAIL line per check and ends with `N passed, M failed`.
 
 import * as assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,8 +18,8 @@ import {
   oauthFlow, parseChallenge, rawInitialize, sdkErrorWithToken, stepUpFlow, StreamableHTTPError, whoamiWithToken,
 } from './lib/mcp.mjs';
 import {
-  ADMIN_SCOPE, APP_CLIENT, CLOCK_TOLERANCE, OTHER_SCOPE, REQUIRED_SCOPE, RESOURCE_SERVER_CLIENT, SDK_CLIENT, SHORT_TTL, SHORT_TTL_CLIENT,
-  startProvider, USERS,
+  ACCESS_TOKEN_TYPE, ADMIN_SCOPE, APP_CLIENT, CLOCK_TOLERANCE, DOWNSTREAM_RESOURCE, DOWNSTREAM_SCOPE, EXCHANGE_CLIENT, OTHER_SCOPE,
+  REQUIRED_SCOPE, RESOURCE_SERVER_CLIENT, SDK_CLIENT, SHORT_TTL, SHORT_TTL_CLIENT, startProvider, USERS,
 } from './lib/provider.mjs';
 import { Report } from './lib/report.mjs';
 import { binaryPath, killAllNow, startServer, stopAll } from './lib/servers.mjs';
@@ -149,6 +150,35 @@ async function sleepUntil(epochMs) {
   if (wait > 0) await sleep(wait);
 }
 
+/** Runs examples/token_exchange_probe.rs (the crate's TokenExchange) against the provider;
+ * resolves with the JSON line it prints. */
+function runProbe({ issuer, subjectToken, mcpResource }) {
+  const env = {
+    ...process.env,
+    RUST_LOG: 'warn',
+    PROBE_ISSUER: issuer,
+    PROBE_CLIENT_ID: EXCHANGE_CLIENT.client_id,
+    PROBE_CLIENT_SECRET: EXCHANGE_CLIENT.client_secret,
+    PROBE_SUBJECT_TOKEN: subjectToken,
+    PROBE_RESOURCE: DOWNSTREAM_RESOURCE,
+    PROBE_SCOPE: DOWNSTREAM_SCOPE,
+    PROBE_MCP_RESOURCE: mcpResource,
+  };
+  return new Promise((resolve, reject) => {
+    execFile(binaryPath(targetDir, 'token_exchange_probe'), [], { env, timeout: 30_000 }, (error, stdout, stderr) => {
+      if (error) {
+        reject(new Error(`token_exchange_probe: ${error.message}\n${stderr}`));
+        return;
+      }
+      try {
+        resolve(JSON.parse(stdout.trim().split('\n').pop()));
+      } catch (parseError) {
+        reject(new Error(`token_exchange_probe printed no JSON line: ${stdout}\n${stderr}`));
+      }
+    });
+  });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Set-up
 
@@ -189,6 +219,7 @@ async function setUp(alg) {
   provider.addResource(ctx.servers.introspection.resource, { format: 'opaque', scope });
   provider.addResource(OTHER_JWT_RESOURCE, { format: 'jwt', scope });
   provider.addResource(OTHER_OPAQUE_RESOURCE, { format: 'opaque', scope });
+  provider.addResource(DOWNSTREAM_RESOURCE, { format: 'jwt', scope: DOWNSTREAM_SCOPE });
   rotationProvider.addResource(ctx.servers.rotation.resource, { format: 'jwt', scope });
   return ctx;
 }
@@ -416,6 +447,33 @@ function cases(ctx) {
       assertOpaque(tokens.access_token);
       await sleep((SHORT_TTL + 1.5) * 1000);
       assertChallenge(await rawInitialize(server.mcpUrl, tokens.access_token), { status: 401, error: 'invalid_token', server });
+    });
+
+    addHere(`token exchange (custom grant via registerGrantType): the crate's TokenExchange trades alice's opaque token for the MCP server for a ${alg} JWT for ${DOWNSTREAM_RESOURCE}; the second call is cached; the MCP server's guard refuses the new token`, async () => {
+      const tokens = await obtainTokens(issuer, { user: 'alice', scope: REQUIRED_SCOPE, resource });
+      assertOpaque(tokens.access_token);
+      const result = await runProbe({ issuer, subjectToken: tokens.access_token, mcpResource: resource });
+      assert.equal(result.outcome, 'exchanged', JSON.stringify(result));
+      assert.equal(result.token_type, 'Bearer');
+      assert.equal(result.issued_token_type, ACCESS_TOKEN_TYPE);
+      assert.deepEqual(result.scopes, [DOWNSTREAM_SCOPE]);
+      assert.equal(result.second_call_cached, true, 'the second exchange came from the cache');
+      assert.equal(result.downstream.accepted, true, `the downstream guard: ${JSON.stringify(result.downstream)}`);
+      assert.equal(result.downstream.sub, 'alice');
+      assert.deepEqual(result.downstream.audience, [DOWNSTREAM_RESOURCE]);
+      assert.deepEqual(result.downstream.scopes, [DOWNSTREAM_SCOPE]);
+      assert.deepEqual(result.downstream.act, { sub: EXCHANGE_CLIENT.client_id }, 'act names the MCP server');
+      assert.equal(result.mcp_resource.accepted, false, 'the exchanged token is not good for the MCP server');
+      assert.equal(result.mcp_resource.invalid_audience, true, result.mcp_resource.error);
+    });
+
+    addHere('token exchange: a revoked subject token -> the crate reports the provider\'s invalid_grant as a refusal', async () => {
+      const tokens = await obtainTokens(issuer, { user: 'alice', scope: REQUIRED_SCOPE, resource });
+      assert.equal(await revoke(issuer, tokens.access_token), 200, 'revocation endpoint status');
+      const result = await runProbe({ issuer, subjectToken: tokens.access_token, mcpResource: resource });
+      assert.equal(result.outcome, 'error', JSON.stringify(result));
+      assert.equal(result.kind, 'refused', result.message);
+      assert.equal(result.code, 'invalid_grant', result.message);
     });
 
     addHere(`${tag}: revoked token -> still served from the ${CACHE_TTL_S} s verification cache, 401 invalid_token once the entry ends`, async () => {

@@ -33,6 +33,7 @@ mod rmcp_integration;
 mod session_binding;
 mod test_auth_server;
 mod token_cache;
+mod token_exchange;
 mod trust;
 mod userinfo_verifier;
 mod whoami_example;

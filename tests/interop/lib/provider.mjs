@@ -80,6 +80,22 @@ export const RESOURCE_SERVER_CLIENT = {
   token_endpoint_auth_method: 'client_secret_basic',
 };
 
+/** RFC 8693 token exchange (registered with `provider.registerGrantType`): the grant, the
+ * token type of subject and issued tokens, and the MCP server's client that may exchange. */
+export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
+export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
+export const EXCHANGE_CLIENT = {
+  client_id: 'mcp-exchange-client',
+  client_secret: 'mcp-exchange-client-secret-0123456789',
+  redirect_uris: [],
+  grant_types: [TOKEN_EXCHANGE_GRANT],
+  response_types: [],
+  token_endpoint_auth_method: 'client_secret_post',
+};
+/** The upstream API a tool calls with an exchanged token (JWT), and its scopes. */
+export const DOWNSTREAM_RESOURCE = 'https://downstream.example/api';
+export const DOWNSTREAM_SCOPE = 'downstream:read';
+
 /** The scopes of the MCP servers under test: the one they require, and one they do not. */
 export const REQUIRED_SCOPE = 'mcp:whoami';
 export const OTHER_SCOPE = 'mcp:other';
@@ -135,6 +151,7 @@ export async function startProvider({ alg = 'RS256', port = 0 } = {}) {
     state.port = server.address().port;
     const issuer = `http://127.0.0.1:${state.port}`;
     const provider = new Provider(issuer, configuration(state.keys, resources, alg));
+    registerTokenExchange(provider, resources, alg);
     provider.on('server_error', (ctx, error) => {
       process.stderr.write(`oidc-provider server_error on ${ctx.method} ${ctx.path}: ${error.stack}\n`);
     });
@@ -178,10 +195,63 @@ export async function startProvider({ alg = 'RS256', port = 0 } = {}) {
   };
 }
 
+/**
+ * RFC 8693 token exchange as a custom grant: EXCHANGE_CLIENT (authenticated by the provider
+ * before the handler runs) trades an access token the provider issued and still holds
+ * (opaque: JWT access tokens are not stored, so they cannot be looked up) for a JWT for one
+ * registered `resource`, with the requested scopes among that resource's. The subject token
+ * must be for a resource (an MCP server's token, not a userinfo token); the new token names
+ * the exchanging client as the actor (`act`).
+ */
+function registerTokenExchange(provider, resources, alg) {
+  const parameters = ['audience', 'resource', 'scope', 'requested_token_type', 'subject_token', 'subject_token_type', 'actor_token', 'actor_token_type'];
+  provider.registerGrantType(TOKEN_EXCHANGE_GRANT, async (ctx) => {
+    const { client, params } = ctx.oidc;
+    if (client.clientId !== EXCHANGE_CLIENT.client_id) throw new errors.UnauthorizedClient('this client may not exchange tokens');
+    if (params.subject_token_type !== ACCESS_TOKEN_TYPE) throw new errors.InvalidRequest('subject_token_type must be an access token');
+    if (params.requested_token_type && params.requested_token_type !== ACCESS_TOKEN_TYPE) throw new errors.InvalidRequest('only access tokens are issued');
+    if (params.actor_token) throw new errors.InvalidRequest('actor tokens are not supported');
+    const subject = await provider.AccessToken.find(params.subject_token);
+    if (!subject || subject.isExpired) throw new errors.InvalidGrant('the subject token is unknown, expired or revoked');
+    if (!subject.aud) throw new errors.InvalidGrant('the subject token is not for a resource server');
+    const requested = [params.resource ?? []].flat();
+    if (requested.length !== 1) throw new errors.InvalidTarget('name exactly one resource');
+    const [indicator] = requested;
+    const resource = resources.get(indicator);
+    if (!resource || indicator === subject.aud) throw new errors.InvalidTarget(`${indicator} is not a downstream resource`);
+    const allowed = new Set(resource.scope.split(' '));
+    const scopes = (params.scope ?? '').split(' ').filter(Boolean);
+    if (scopes.some((scope) => !allowed.has(scope))) throw new errors.InvalidScope('scope not allowed for the resource', scopes.join(' '));
+    const token = new provider.AccessToken({
+      accountId: subject.accountId,
+      client,
+      grantId: subject.grantId,
+      gty: 'token-exchange',
+      scope: scopes.join(' ') || undefined,
+    });
+    token.resourceServer = new provider.ResourceServer(indicator, {
+      scope: resource.scope,
+      audience: indicator,
+      accessTokenFormat: 'jwt',
+      jwt: { sign: { alg } },
+      accessTokenTTL: resource.ttl ?? 3600,
+    });
+    ctx.oidc.entity('AccessToken', token);
+    const accessToken = await token.save();
+    ctx.body = {
+      access_token: accessToken,
+      issued_token_type: ACCESS_TOKEN_TYPE,
+      token_type: token.tokenType,
+      expires_in: token.expiration,
+      scope: token.scope,
+    };
+  }, parameters, ['audience', 'resource']);
+}
+
 function configuration(keys, resources, alg) {
   return {
     jwks: { keys },
-    clients: [APP_CLIENT, SHORT_TTL_CLIENT, SDK_CLIENT, RESOURCE_SERVER_CLIENT],
+    clients: [APP_CLIENT, SHORT_TTL_CLIENT, SDK_CLIENT, RESOURCE_SERVER_CLIENT, EXCHANGE_CLIENT],
     findAccount: async (ctx, id) => {
       const user = USERS[id];
       if (!user) return undefined;
@@ -205,11 +275,13 @@ function configuration(keys, resources, alg) {
       email: ['email', 'email_verified'],
     },
     // The identity claims go into access tokens for resource servers too (JWT payload and
-    // introspection answer), read from the account store at issue time.
+    // introspection answer), read from the account store at issue time; an exchanged token
+    // names the exchanging client as the actor (RFC 8693 §4.1 `act`).
     extraTokenClaims: async (ctx, token) => {
       if (token.kind !== 'AccessToken' || !token.accountId || !token.resourceServer) return undefined;
       const user = USERS[token.accountId];
-      return user ? { name: user.name, email: user.email, username: user.username } : undefined;
+      const act = token.gty === 'token-exchange' ? { act: { sub: token.clientId } } : {};
+      return user ? { name: user.name, email: user.email, username: user.username, ...act } : undefined;
     },
     features: {
       devInteractions: { enabled: true },
