@@ -30,6 +30,11 @@ mod http_client;
 pub mod integrations;
 mod mcp_auth;
 pub mod metadata;
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub mod metrics;
+#[cfg(not(feature = "metrics"))]
+mod metrics;
 pub mod scope;
 mod time;
 pub mod tower;

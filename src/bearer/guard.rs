@@ -6,6 +6,7 @@ use std::sync::Arc;
 use futures_util::future::BoxFuture;
 use http::header::AUTHORIZATION;
 use http::{HeaderMap, HeaderValue};
+use tracing::Instrument as _;
 
 #[cfg(test)]
 use super::builder::BearerAuthBuilder;
@@ -160,9 +161,22 @@ impl BearerAuth {
     }
 
     /// The asynchronous half: verifier, issuer, audience, scopes.
+    ///
+    /// Runs in a span `mcp_auth.authenticate` whose `outcome` and `code` are recorded once
+    /// decided (described in the `metrics` module docs with the counters).
     pub(crate) async fn verify_token(self, token: String) -> Result<AuthInfo, BearerRejection> {
-        match self.check(&token).await {
+        let span = tracing::info_span!(
+            "mcp_auth.authenticate",
+            resource = ?self.config.target.resource,
+            outcome = tracing::field::Empty,
+            code = tracing::field::Empty,
+        );
+        let checked = self.check(&token).instrument(span.clone()).await;
+        let _entered = span.enter();
+        match checked {
             Ok(info) => {
+                span.record("outcome", "allowed").record("code", "ok");
+                crate::metrics::request_allowed();
                 tracing::trace!(
                     resource = ?self.config.target.resource,
                     issuer = %info.issuer,
@@ -171,7 +185,11 @@ impl BearerAuth {
                 );
                 Ok(info)
             }
-            Err(error) => Err(self.reject(error)),
+            Err(error) => {
+                span.record("outcome", "refused")
+                    .record("code", error.code());
+                Err(self.reject(error))
+            }
         }
     }
 
@@ -239,6 +257,7 @@ impl BearerAuth {
     ) -> BearerRejection {
         let (t, c) = (&self.config.target, &self.config.settings);
         let status = error.status();
+        crate::metrics::request_refused(error.code(), status);
         if status.is_server_error() {
             tracing::warn!(
                 resource = ?t.resource,

@@ -297,6 +297,7 @@ impl AuthServer {
                         && Instant::now() < failing.retry_at
                     {
                         // Backing off: the previous document if there is one, else the error.
+                        crate::metrics::discovery_refresh_suppressed();
                         return match &state.cached {
                             Some((stale, _)) => Ok(stale.clone()),
                             None => Err(failing.error.clone()),
@@ -314,7 +315,9 @@ impl AuthServer {
 
     /// One fetch, shared by every caller that arrived while it ran; stores its outcome.
     async fn refresh(&self) -> MetadataResult {
+        let timer = crate::metrics::Timer::start();
         let result = self.fetch_and_check().await;
+        crate::metrics::discovery_fetch(&timer, result.is_ok());
         let Some(state) = &self.inner.discovery else {
             return result.map(Arc::new);
         };

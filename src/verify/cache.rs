@@ -506,9 +506,11 @@ impl TokenCache {
     {
         let key = token_hash(token);
         if let Some(hit) = self.entries.get(&key).await {
+            crate::metrics::cache_lookup(crate::metrics::Cache::Token, true);
             tracing::trace!(token = %fingerprint_of(&key), "token verification served from cache");
             return Ok(with_token(&hit, token));
         }
+        crate::metrics::cache_lookup(crate::metrics::Cache::Token, false);
         let outcome = self
             .entries
             .try_get_with(key, async move {

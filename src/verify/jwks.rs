@@ -348,13 +348,21 @@ impl JwksCache {
     async fn refresh(self: &Arc<Self>, seen_generation: u64) -> Arc<KeySet> {
         // Cooling down or backing off: answer at once, without queueing on the lock.
         let current = self.snapshot();
-        if current.generation != seen_generation || !current.may_fetch(Instant::now()) {
+        if current.generation != seen_generation {
+            return current;
+        }
+        if !current.may_fetch(Instant::now()) {
+            crate::metrics::jwks_refresh_suppressed(current.failures > 0);
             return current;
         }
         let single_flight = Arc::clone(&self.refresh).lock_owned().await;
         let current = self.snapshot();
         let now = Instant::now();
-        if current.generation != seen_generation || !current.may_fetch(now) {
+        if current.generation != seen_generation {
+            return current;
+        }
+        if !current.may_fetch(now) {
+            crate::metrics::jwks_refresh_suppressed(current.failures > 0);
             return current;
         }
         let cache = Arc::clone(self);
@@ -371,7 +379,9 @@ impl JwksCache {
     }
 
     async fn fetch_and_install(&self, current: &KeySet, started: Instant) {
+        let timer = crate::metrics::Timer::start();
         let result = self.fetch().await;
+        crate::metrics::jwks_fetch(&timer, result.is_ok());
         let now = Instant::now();
         let settings = &self.settings;
         let next = match result {

@@ -231,10 +231,12 @@ impl JwtVerifier {
         let hash = token_hash(token);
         if let Some(hit) = cache.get(&hash).await {
             if self.still_bound(&hit.binding).await {
+                crate::metrics::cache_lookup(crate::metrics::Cache::Jwt, true);
                 return Ok(with_token(&hit.info, token));
             }
             cache.invalidate(&hash).await;
         }
+        crate::metrics::cache_lookup(crate::metrics::Cache::Jwt, false);
         let (info, binding) = self.verify_signed(token).await?;
         // Tokens inside their `exp` leeway are answered but not cached (the cache admits only
         // tokens with time left).

@@ -26,6 +26,7 @@ mod jwks_recovery;
 mod jwt_verifier;
 mod mcp_auth_config;
 mod metadata_endpoints;
+mod metrics;
 mod operation_scopes;
 mod properties;
 mod rmcp_client;

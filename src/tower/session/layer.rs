@@ -259,6 +259,7 @@ where
                             client_id = ?info.client_id,
                             "refused a request in an MCP session another caller started"
                         );
+                        crate::metrics::session_refused("other_owner");
                         return refuse(forbidden());
                     }
                     Lookup::Forgotten => {
@@ -266,10 +267,12 @@ where
                             "refused a request with the id of an MCP session this layer \
                              forgot (evicted, idle or ended); it is not forwarded"
                         );
+                        crate::metrics::session_refused("forgotten");
                         return refuse(not_found());
                     }
                     Lookup::Unknown => {
                         tracing::debug!("refused a request with an unknown MCP session id");
+                        crate::metrics::session_refused("unknown");
                         return refuse(not_found());
                     }
                 }

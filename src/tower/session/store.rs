@@ -329,6 +329,12 @@ impl Table {
         if let Some(tombstones) = &mut self.tombstones {
             tombstones.insert(session);
         }
+        match reason {
+            Reason::Ended => {}
+            Reason::Idle => crate::metrics::session_evicted("idle"),
+            Reason::PrincipalCap => crate::metrics::session_evicted("principal_cap"),
+            Reason::Capacity => crate::metrics::session_evicted("capacity"),
+        }
         tracing::debug!(?reason, "forgot an MCP session binding");
     }
 }
