@@ -36,6 +36,7 @@ pub mod metrics;
 #[cfg(not(feature = "metrics"))]
 mod metrics;
 pub mod scope;
+pub mod store;
 mod time;
 pub mod tower;
 pub mod verify;
