@@ -630,6 +630,38 @@ pub enum ConfigError {
     /// The system's random number generator failed, so no API key could be generated.
     #[error("the system random number generator failed; no API key was generated, try again")]
     RandomUnavailable,
+    /// The Redis URL given to the Redis state store could not be parsed.
+    #[error(
+        "the Redis URL is not valid ({reason}); use redis://[user:password@]host[:port][/db] \
+         or rediss:// for TLS"
+    )]
+    InvalidRedisUrl {
+        /// Why the client refused it (the URL itself is not repeated: it may hold a password).
+        reason: String,
+    },
+    /// The key namespace of a shared state store is empty, too long or has characters other
+    /// than ASCII letters, digits, `-`, `_`, `.` and `:`.
+    #[error(
+        "the state store namespace {namespace:?} must be 1 to 64 ASCII letters, digits, `-`, \
+         `_`, `.` or `:`"
+    )]
+    InvalidStoreNamespace {
+        /// The namespace given.
+        namespace: String,
+    },
+    /// Something that spawns background tasks was built outside a Tokio runtime.
+    #[error("{what} must be built inside a Tokio runtime (call it from async code or runtime.enter())")]
+    NoTokioRuntime {
+        /// What was being built.
+        what: &'static str,
+    },
+    /// Session binding was given a shared store and told to forward unknown sessions.
+    #[error(
+        "session binding with a shared store knows every replica's sessions, so forwarding \
+         unknown session ids would only let anyone claim them: drop \
+         forward_unknown_sessions(true) or the store"
+    )]
+    ForwardingWithSharedSessions,
 }
 
 /// Why a [`TokenVerifier`](crate::TokenVerifier) did not produce an [`AuthInfo`](crate::AuthInfo).

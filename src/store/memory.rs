@@ -166,6 +166,37 @@ impl StateStore for MemoryStore {
             .map(|stored| stored.value.to_vec()))
     }
 
+    async fn get_and_refresh(
+        &self,
+        key: &StateKey,
+        ttl: Duration,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        if ttl.is_zero() {
+            let value = self.get(key).await?;
+            self.entries.invalidate(key).await;
+            return Ok(value);
+        }
+        // One step under the entry's lock: a concurrent delete is never undone.
+        let result = self
+            .entries
+            .entry(*key)
+            .and_compute_with(|entry| {
+                let op = match entry {
+                    Some(entry) => moka::ops::compute::Op::Put(Stored {
+                        value: entry.into_value().value,
+                        ttl,
+                    }),
+                    None => moka::ops::compute::Op::Nop,
+                };
+                std::future::ready(op)
+            })
+            .await;
+        Ok(match result {
+            moka::ops::compute::CompResult::ReplacedWith(entry) => Some(entry.value().value.to_vec()),
+            _ => None,
+        })
+    }
+
     async fn set(&self, key: &StateKey, value: &[u8], ttl: Duration) -> Result<(), StoreError> {
         StoreError::check_len(value.len())?;
         if ttl.is_zero() {
@@ -306,6 +337,33 @@ mod tests {
                 Err(StoreError::ValueTooLarge { .. })
             ));
             assert_eq!(store.get(&key("big")).await.unwrap(), None);
+        });
+    }
+
+    #[test]
+    fn get_and_refresh_extends_a_live_entry_and_leaves_a_missing_one_missing() {
+        block_on(async {
+            let store = MemoryStore::new();
+            store
+                .set(&key("r"), b"v", Duration::from_millis(150))
+                .await
+                .unwrap();
+            for _ in 0..4 {
+                tokio::time::sleep(Duration::from_millis(60)).await;
+                let value = store
+                    .get_and_refresh(&key("r"), Duration::from_millis(150))
+                    .await
+                    .unwrap();
+                assert_eq!(value.as_deref(), Some(&b"v"[..]));
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            assert_eq!(store.get(&key("r")).await.unwrap(), None);
+            let missing = store
+                .get_and_refresh(&key("m"), Duration::from_secs(60))
+                .await
+                .unwrap();
+            assert_eq!(missing, None);
+            assert_eq!(store.get(&key("m")).await.unwrap(), None);
         });
     }
 

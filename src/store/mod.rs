@@ -42,6 +42,8 @@
 //! ```
 
 mod memory;
+#[cfg(feature = "redis")]
+mod redis;
 
 use std::fmt;
 use std::time::Duration;
@@ -49,6 +51,9 @@ use std::time::Duration;
 use aws_lc_rs::digest;
 
 pub use memory::{MemoryStore, MemoryStoreBuilder};
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use self::redis::{RedisStore, RedisStoreBuilder};
 
 /// The largest value a store accepts (64 KiB): far above a cached [`AuthInfo`](crate::AuthInfo)
 /// of a reasonable token, far below what could exhaust a shared store.
@@ -239,6 +244,23 @@ pub trait StateStore: Send + Sync + 'static {
     /// The live value under `key`, if any.
     async fn get(&self, key: &StateKey) -> Result<Option<Vec<u8>>, StoreError>;
 
+    /// The live value under `key`, if any, with its time to live reset to `ttl`: one step, for
+    /// sliding expiry (a session forgotten after its idle timeout, counted from its last use).
+    ///
+    /// The default runs [`get`](Self::get) then [`set`](Self::set); stores with an atomic
+    /// command for it ([`MemoryStore`], Redis's `GETEX`) override it.
+    async fn get_and_refresh(
+        &self,
+        key: &StateKey,
+        ttl: Duration,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let value = self.get(key).await?;
+        if let Some(value) = &value {
+            self.set(key, value, ttl).await?;
+        }
+        Ok(value)
+    }
+
     /// Stores `value` under `key` for `ttl`, replacing what was there.
     async fn set(&self, key: &StateKey, value: &[u8], ttl: Duration) -> Result<(), StoreError>;
 
@@ -262,6 +284,14 @@ impl<S: StateStore + ?Sized> StateStore for std::sync::Arc<S> {
 
     async fn get(&self, key: &StateKey) -> Result<Option<Vec<u8>>, StoreError> {
         (**self).get(key).await
+    }
+
+    async fn get_and_refresh(
+        &self,
+        key: &StateKey,
+        ttl: Duration,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        (**self).get_and_refresh(key, ttl).await
     }
 
     async fn set(&self, key: &StateKey, value: &[u8], ttl: Duration) -> Result<(), StoreError> {
