@@ -650,7 +650,9 @@ pub enum ConfigError {
         namespace: String,
     },
     /// Something that spawns background tasks was built outside a Tokio runtime.
-    #[error("{what} must be built inside a Tokio runtime (call it from async code or runtime.enter())")]
+    #[error(
+        "{what} must be built inside a Tokio runtime (call it from async code or runtime.enter())"
+    )]
     NoTokioRuntime {
         /// What was being built.
         what: &'static str,

@@ -35,7 +35,8 @@
 //! | `mcp_auth_cache_lookups_total` | counter | `cache` = `jwt` \| `token`; `result` = `hit` \| `miss` | Lookups in a verified-token cache: `jwt` is [`JwtVerifier`](crate::JwtVerifier)'s own, `token` is a [`TokenCache`](crate::verify::TokenCache) (the userinfo and introspection verifiers, [`CachedVerifier`](crate::verify::CachedVerifier)). A `jwt` entry whose key has left the JWKS counts as a miss. Not counted when the cache is off. |
 //! | `mcp_auth_session_evictions_total` | counter | `reason` = `idle` \| `principal_cap` \| `capacity` | Session bindings forgotten before their session ended: unused for the idle timeout, the caller's oldest over its per-caller cap, or the least recently used of a full store. |
 //! | `mcp_auth_session_refusals_total` | counter | `reason` = `other_owner` (403) \| `forgotten` \| `unknown` (404) | Requests the session binding refused. |
-//! | `mcp_auth_session_store_errors_total` | counter | `store` | **Reserved** for external session stores (a Redis store is planned): failed reads or writes. The built-in store is in memory and cannot fail, so nothing records it yet. |
+//! | `mcp_auth_session_store_errors_total` | counter | `store` = `memory` \| `redis` | Failed reads or writes of the session binding's shared [`StateStore`](crate::store::StateStore) (timeouts, Redis unreachable); each one answered its request 503. |
+//! | `mcp_auth_cache_store_errors_total` | counter | `store` = `memory` \| `redis` | Failed reads or writes, or unreadable values, of a token cache's shared [`StateStore`](crate::store::StateStore); each one was taken as a miss (the authorization server was asked). |
 //!
 //! Call [`describe`] once after installing the recorder to give each metric its help text and
 //! unit (Prometheus `# HELP` lines).
@@ -103,10 +104,14 @@ pub const SESSION_EVICTIONS_TOTAL: &str = "mcp_auth_session_evictions_total";
 /// `mcp_auth_session_refusals_total`: requests refused by the session binding.
 #[cfg(feature = "metrics")]
 pub const SESSION_REFUSALS_TOTAL: &str = "mcp_auth_session_refusals_total";
-/// `mcp_auth_session_store_errors_total`: reserved for external session stores; not recorded
-/// yet (the built-in store is in memory and cannot fail).
+/// `mcp_auth_session_store_errors_total`: failed operations of the session binding's shared
+/// store (each answered 503).
 #[cfg(feature = "metrics")]
 pub const SESSION_STORE_ERRORS_TOTAL: &str = "mcp_auth_session_store_errors_total";
+/// `mcp_auth_cache_store_errors_total`: failed operations or unreadable values of a token
+/// cache's shared store (each taken as a miss).
+#[cfg(feature = "metrics")]
+pub const CACHE_STORE_ERRORS_TOTAL: &str = "mcp_auth_cache_store_errors_total";
 
 /// Registers the help text and unit of every metric above with the installed recorder (for
 /// Prometheus `# HELP` lines). Call it once, after installing the recorder; without one it
@@ -167,7 +172,12 @@ pub fn describe() {
     describe_counter!(
         SESSION_STORE_ERRORS_TOTAL,
         Unit::Count,
-        "Failed operations of an external session store (reserved)."
+        "Failed operations of the session binding's shared state store (each answered 503)."
+    );
+    describe_counter!(
+        CACHE_STORE_ERRORS_TOTAL,
+        Unit::Count,
+        "Failed operations or unreadable values of a token cache's shared state store (each taken as a miss)."
     );
 }
 
@@ -318,4 +328,22 @@ pub(crate) fn session_refused(reason: &'static str) {
     metrics::counter!(SESSION_REFUSALS_TOTAL, "reason" => reason).increment(1);
     #[cfg(not(feature = "metrics"))]
     let _ = reason;
+}
+
+/// A failed operation of the session binding's shared store (`store` = its name).
+#[inline(always)]
+pub(crate) fn session_store_error(store: &'static str) {
+    #[cfg(feature = "metrics")]
+    metrics::counter!(SESSION_STORE_ERRORS_TOTAL, "store" => store).increment(1);
+    #[cfg(not(feature = "metrics"))]
+    let _ = store;
+}
+
+/// A failed operation, or an unreadable value, of a token cache's shared store.
+#[inline(always)]
+pub(crate) fn cache_store_error(store: &'static str) {
+    #[cfg(feature = "metrics")]
+    metrics::counter!(CACHE_STORE_ERRORS_TOTAL, "store" => store).increment(1);
+    #[cfg(not(feature = "metrics"))]
+    let _ = store;
 }

@@ -192,7 +192,9 @@ impl StateStore for MemoryStore {
             })
             .await;
         Ok(match result {
-            moka::ops::compute::CompResult::ReplacedWith(entry) => Some(entry.value().value.to_vec()),
+            moka::ops::compute::CompResult::ReplacedWith(entry) => {
+                Some(entry.value().value.to_vec())
+            }
             _ => None,
         })
     }

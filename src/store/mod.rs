@@ -50,10 +50,10 @@ use std::time::Duration;
 
 use aws_lc_rs::digest;
 
-pub use memory::{MemoryStore, MemoryStoreBuilder};
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use self::redis::{RedisStore, RedisStoreBuilder};
+pub use memory::{MemoryStore, MemoryStoreBuilder};
 
 /// The largest value a store accepts (64 KiB): far above a cached [`AuthInfo`](crate::AuthInfo)
 /// of a reasonable token, far below what could exhaust a shared store.

@@ -95,8 +95,7 @@ impl RedisStore {
         command: &::redis::Cmd,
     ) -> Result<T, StoreError> {
         let mut connection = self.connection.clone();
-        match tokio::time::timeout(self.call_timeout, command.query_async(&mut connection)).await
-        {
+        match tokio::time::timeout(self.call_timeout, command.query_async(&mut connection)).await {
             Err(_) => Err(StoreError::Timeout {
                 store: NAME,
                 timeout: self.call_timeout,
@@ -207,15 +206,12 @@ impl RedisStoreBuilder {
             }
         }
         if tokio::runtime::Handle::try_current().is_err() {
-            return Err(ConfigError::NoTokioRuntime {
-                what: "RedisStore",
-            });
+            return Err(ConfigError::NoTokioRuntime { what: "RedisStore" });
         }
-        let client = Client::open(self.url.as_str()).map_err(|error| {
-            ConfigError::InvalidRedisUrl {
+        let client =
+            Client::open(self.url.as_str()).map_err(|error| ConfigError::InvalidRedisUrl {
                 reason: error.to_string(),
-            }
-        })?;
+            })?;
         // Few, quick retries: a call never waits longer than its timeout anyway, and the next
         // call after a failed attempt starts a new one.
         let config = ConnectionManagerConfig::new()
@@ -224,11 +220,12 @@ impl RedisStoreBuilder {
             .set_number_of_retries(2)
             .set_min_delay(Duration::from_millis(20))
             .set_max_delay(Duration::from_millis(500));
-        let connection = ConnectionManager::new_lazy_with_config(client, config).map_err(
-            |error| ConfigError::InvalidRedisUrl {
-                reason: error.to_string(),
-            },
-        )?;
+        let connection =
+            ConnectionManager::new_lazy_with_config(client, config).map_err(|error| {
+                ConfigError::InvalidRedisUrl {
+                    reason: error.to_string(),
+                }
+            })?;
         Ok(RedisStore {
             connection,
             namespace: self.namespace,
@@ -327,7 +324,9 @@ mod tests {
     fn bad_settings_are_refused_at_build() {
         // Outside a runtime first: the namespace and URL are checked before it.
         assert!(matches!(
-            RedisStore::builder("redis://127.0.0.1").namespace("").build(),
+            RedisStore::builder("redis://127.0.0.1")
+                .namespace("")
+                .build(),
             Err(ConfigError::InvalidStoreNamespace { .. })
         ));
         assert!(matches!(

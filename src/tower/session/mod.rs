@@ -5,9 +5,12 @@
 //! are on [`SessionBinding`].
 
 mod layer;
+mod shared;
 mod store;
 mod tombstones;
 
+use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::HeaderName;
@@ -15,6 +18,7 @@ use http::HeaderName;
 pub use layer::{SessionBindingFuture, SessionBindingLayer, SessionBindingService};
 
 use crate::error::ConfigError;
+use crate::store::StateStore;
 
 /// The Streamable HTTP session header.
 pub const MCP_SESSION_ID: HeaderName = HeaderName::from_static("mcp-session-id");
@@ -186,14 +190,50 @@ const LONGEST_TIMEOUT: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 /// in again (step-up included) keeps the session; the same user through another client does
 /// not. Tokens with neither subject nor client id all share one owner per issuer, so such
 /// machine tokens gain nothing from the binding.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct SessionBinding {
     max_sessions: u64,
     max_sessions_per_principal: u64,
     idle_timeout: Duration,
     forward_unknown: bool,
     tombstone_capacity: u64,
+    store: Option<Arc<dyn StateStore>>,
 }
+
+impl fmt::Debug for SessionBinding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionBinding")
+            .field("max_sessions", &self.max_sessions)
+            .field(
+                "max_sessions_per_principal",
+                &self.max_sessions_per_principal,
+            )
+            .field("idle_timeout", &self.idle_timeout)
+            .field("forward_unknown", &self.forward_unknown)
+            .field("tombstone_capacity", &self.tombstone_capacity)
+            .field("store", &self.store.as_ref().map(|store| store.name()))
+            .finish()
+    }
+}
+
+/// Equal settings; two stores are equal when they are the same instance.
+impl PartialEq for SessionBinding {
+    fn eq(&self, other: &Self) -> bool {
+        let same_store = match (&self.store, &other.store) {
+            (None, None) => true,
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        };
+        same_store
+            && self.max_sessions == other.max_sessions
+            && self.max_sessions_per_principal == other.max_sessions_per_principal
+            && self.idle_timeout == other.idle_timeout
+            && self.forward_unknown == other.forward_unknown
+            && self.tombstone_capacity == other.tombstone_capacity
+    }
+}
+
+impl Eq for SessionBinding {}
 
 impl Default for SessionBinding {
     /// 10 000 sessions, at most 16 per principal, each forgotten after 1 hour without use;
@@ -205,6 +245,7 @@ impl Default for SessionBinding {
             idle_timeout: DEFAULT_SESSION_IDLE_TIMEOUT,
             forward_unknown: false,
             tombstone_capacity: DEFAULT_TOMBSTONE_CAPACITY,
+            store: None,
         }
     }
 }
@@ -242,6 +283,12 @@ impl SessionBinding {
     /// when [forwarding unknown sessions](Self::forwards_unknown_sessions)).
     pub fn tombstone_capacity(&self) -> u64 {
         self.tombstone_capacity
+    }
+
+    /// The name of the shared store the bindings are kept in (`redis`, ...), or `None` for
+    /// this process's memory (the default).
+    pub fn store_name(&self) -> Option<&'static str> {
+        self.store.as_ref().map(|store| store.name())
     }
 }
 
@@ -323,6 +370,33 @@ impl SessionBindingBuilder {
         self
     }
 
+    /// Keeps the bindings in `store`, shared by every replica that uses it, instead of this
+    /// process's memory (the default: no store). For several replicas behind a load balancer
+    /// without sticky sessions, with a [`RedisStore`](crate::store::RedisStore): a session
+    /// created through one replica is then refused to other callers, and served to its owner,
+    /// on all of them.
+    ///
+    /// With a store:
+    ///
+    /// - a session's owner is recorded with one atomic
+    ///   [`insert_if_absent`](StateStore::insert_if_absent) (value: the 16-byte digest of the
+    ///   principal; key: a digest of the session id), living
+    ///   [`idle_timeout`](Self::idle_timeout); each request in the session is one
+    ///   [`get_and_refresh`](StateStore::get_and_refresh), which restarts that timer;
+    /// - **every store error fails closed**: the request is answered `503` (with
+    ///   `Retry-After: 1`) and never reaches the MCP service, and the error is counted in
+    ///   `mcp_auth_session_store_errors_total{store}`. A session created while the store
+    ///   cannot record it is answered 503 too, so no session exists without an owner;
+    /// - [`max_sessions`](Self::max_sessions) and
+    ///   [`max_sessions_per_principal`](Self::max_sessions_per_principal) are not applied (the
+    ///   store's own memory bound is; each binding is about 120 bytes in Redis), and
+    ///   [`forward_unknown_sessions`](Self::forward_unknown_sessions) is refused by
+    ///   [`build`](Self::build): every replica's sessions are known, so an unknown id is 404.
+    pub fn store(mut self, store: impl StateStore) -> Self {
+        self.settings.store = Some(Arc::new(store));
+        self
+    }
+
     /// Checks the settings.
     ///
     /// # Errors
@@ -333,9 +407,14 @@ impl SessionBindingBuilder {
     ///   [`idle_timeout`](Self::idle_timeout) (no session could be kept: every request in a
     ///   session would get 404);
     /// - [`ConfigError::SettingTooLarge`] for a `tombstone_capacity` over
-    ///   [`MAX_TOMBSTONE_CAPACITY`].
+    ///   [`MAX_TOMBSTONE_CAPACITY`];
+    /// - [`ConfigError::ForwardingWithSharedSessions`] for a [`store`](Self::store) with
+    ///   `forward_unknown_sessions(true)`.
     pub fn build(self) -> Result<SessionBinding, ConfigError> {
         let settings = self.settings;
+        if settings.store.is_some() && settings.forward_unknown {
+            return Err(ConfigError::ForwardingWithSharedSessions);
+        }
         if settings.max_sessions == 0 {
             return Err(ConfigError::ZeroSetting {
                 setting: "max_sessions",

@@ -52,6 +52,11 @@ impl SessionKey {
         Self(digest16(&[id]))
     }
 
+    /// The digest's bytes (for a shared store's key).
+    pub(super) fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+
     /// The two 64-bit halves of the digest (for the tombstones' probes).
     pub(super) fn halves(&self) -> (u64, u64) {
         let mut low = [0u8; 8];
@@ -68,6 +73,11 @@ impl SessionKey {
 pub(super) struct PrincipalKey(Digest16);
 
 impl PrincipalKey {
+    /// The digest's bytes (a shared store's value).
+    pub(super) fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+
     pub(super) fn of(info: &AuthInfo) -> Self {
         // Each part is length-prefixed, and an absent part is told from an empty one, so that
         // no two principals share an encoding.
