@@ -75,6 +75,7 @@ use crate::auth_info::AuthInfo;
 use crate::error::{ConfigError, VerifyError};
 use crate::time::{has_expired, time_left, unix_now};
 use crate::verify::TokenVerifier;
+pub(crate) use crate::verify::shared_cache::SharedCache;
 
 /// Default bound on the entries of every verification cache: [`TokenCache`] and the caches
 /// of the JWT, userinfo and introspection verifiers (10 000; a JWT entry takes about 4 KB).
@@ -290,10 +291,14 @@ impl CacheSettings {
 
     /// As [`build`](Self::build), as a [`TokenCache`].
     /// The cache of one verifier (shared by its clones only).
-    pub(crate) fn build_token_cache(self) -> Result<Option<Arc<TokenCache>>, ConfigError> {
+    /// With `shared`, successes are also kept in (and looked up from) that store.
+    pub(crate) fn build_shared_token_cache(
+        self,
+        shared: Option<SharedCache>,
+    ) -> Result<Option<Arc<TokenCache>>, ConfigError> {
         Ok(self
             .build()?
-            .map(|entries| Arc::new(TokenCache { entries })))
+            .map(|entries| Arc::new(TokenCache { entries, shared })))
     }
 }
 
@@ -354,6 +359,9 @@ pub(crate) fn with_token(cached: &AuthInfo, token: &str) -> AuthInfo {
 /// ```
 pub struct TokenCache {
     entries: ExpiringCache<AuthInfo>,
+    /// The store shared with other replicas, behind the local entries (set by the userinfo
+    /// and introspection builders' `store`).
+    shared: Option<SharedCache>,
 }
 
 /// Builder for [`TokenCache`]; every setter documents its default.
@@ -402,6 +410,7 @@ impl TokenCacheBuilder {
         check_settings(self.ttl, self.max_entries)?;
         Ok(TokenCache {
             entries: ExpiringCache::new(self.ttl, self.max_entries),
+            shared: None,
         })
     }
 }
@@ -411,6 +420,7 @@ impl Default for TokenCache {
     fn default() -> Self {
         TokenCache {
             entries: ExpiringCache::new(DEFAULT_TTL, DEFAULT_MAX_ENTRIES),
+            shared: None,
         }
     }
 }
@@ -514,9 +524,19 @@ impl TokenCache {
         let outcome = self
             .entries
             .try_get_with(key, async move {
+                if let Some(shared) = &self.shared
+                    && let Some(info) = shared.get(token).await
+                    && self.entries.admits(&info)
+                {
+                    tracing::trace!(token = %fingerprint_of(&key), "token verification served from the shared store");
+                    return Ok(Arc::new(info));
+                }
                 tracing::trace!(token = %fingerprint_of(&key), "token not cached; verifying");
                 match verify().await {
                     Ok(info) => {
+                        if let Some(shared) = &self.shared {
+                            shared.put(token, &info).await;
+                        }
                         let info = Arc::new(without_token(info));
                         if self.entries.admits(&info) {
                             Ok(info)
@@ -703,16 +723,16 @@ mod tests {
                     ttl,
                     max_entries,
                 };
-                expect(settings.build_token_cache().map(drop));
+                expect(settings.build_shared_token_cache(None).map(drop));
             }
         }
         let off = CacheSettings {
             enabled: false,
             ..CacheSettings::default()
         };
-        assert!(off.build_token_cache().unwrap().is_none());
+        assert!(off.build_shared_token_cache(None).unwrap().is_none());
         let on = CacheSettings::default()
-            .build_token_cache()
+            .build_shared_token_cache(None)
             .unwrap()
             .unwrap();
         assert_eq!(

@@ -31,9 +31,10 @@ use crate::auth_info::AuthInfo;
 use crate::discovery::AuthServer;
 use crate::error::{ConfigError, VerifyError, bounded_echo};
 use crate::http_client::{FetchedResponse, HttpClient};
+use crate::store::StateKind;
 use crate::time::{has_expired, unix_now};
 use crate::verify::TokenVerifier;
-use crate::verify::cache::{CacheSettings, TokenCache, verify_through};
+use crate::verify::cache::{CacheSettings, SharedCache, TokenCache, verify_through};
 use crate::verify::endpoint::{
     EndpointClient, TokenEndpoint, check_status, json_object, secret_header,
 };
@@ -79,6 +80,7 @@ pub struct IntrospectionVerifierBuilder {
     /// The last credential method called, or why it cannot be used.
     credentials: Option<Result<ClientCredentials, ConfigError>>,
     cache: CacheSettings,
+    store: Option<Arc<dyn crate::store::StateStore>>,
 }
 
 /// How this server authenticates to an endpoint of the authorization server (introspection,
@@ -186,6 +188,19 @@ impl IntrospectionVerifierBuilder {
         self
     }
 
+    /// Also keeps successful answers in `store`, shared with every replica that uses it
+    /// (a [`RedisStore`](crate::store::RedisStore)), so a token verified by one replica is not
+    /// sent to the authorization server again by another. Default: none (each process keeps
+    /// its own cache). The local cache stays in front; only successes are shared, without
+    /// the token (keyed by the SHA-256 of the issuer and the token), each for
+    /// `min(ttl, exp − now)`. A store that fails or holds an unreadable value is a miss: the
+    /// authorization server is asked, as without a store (counted in
+    /// `mcp_auth_cache_store_errors_total`). No effect with [`cache(false)`](Self::cache).
+    pub fn store(mut self, store: impl crate::store::StateStore) -> Self {
+        self.store = Some(Arc::new(store));
+        self
+    }
+
     /// Caches successful answers, so that a token presented again is not introspected again
     /// (see the caching rules on [`IntrospectionVerifier`]). Default: `true`; `false` asks the
     /// server about every request, so that a revoked token is refused at once.
@@ -236,10 +251,18 @@ impl IntrospectionVerifierBuilder {
             None => return Err(ConfigError::MissingClientCredentials),
             Some(credentials) => credentials?,
         };
+        let shared = self.store.map(|store| {
+            SharedCache::new(
+                store,
+                StateKind::Introspection,
+                self.server.issuer(),
+                self.cache.ttl,
+            )
+        });
         Ok(IntrospectionVerifier {
             endpoint: EndpointClient::new(TokenEndpoint::Introspection, self.server, self.http),
             credentials,
-            cache: self.cache.build_token_cache()?,
+            cache: self.cache.build_shared_token_cache(shared)?,
         })
     }
 }
@@ -259,6 +282,7 @@ impl IntrospectionVerifier {
             http: None,
             credentials: None,
             cache: CacheSettings::default(),
+            store: None,
         }
     }
 

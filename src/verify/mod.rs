@@ -40,6 +40,7 @@ mod jwk;
 mod jwks;
 pub mod jwt;
 pub mod prefix_router;
+mod shared_cache;
 pub mod userinfo;
 
 pub use algorithm::JwsAlgorithm;

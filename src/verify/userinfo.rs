@@ -27,9 +27,10 @@ use crate::auth_info::{AuthInfo, numeric_date, scopes_from_claims};
 use crate::discovery::AuthServer;
 use crate::error::{ConfigError, VerifyError, bounded_echo};
 use crate::http_client::{FetchedResponse, HttpClient};
+use crate::store::StateKind;
 use crate::time::{has_expired, unix_now};
 use crate::verify::TokenVerifier;
-use crate::verify::cache::{CacheSettings, TokenCache, verify_through};
+use crate::verify::cache::{CacheSettings, SharedCache, TokenCache, verify_through};
 use crate::verify::endpoint::{
     EndpointClient, TokenEndpoint, check_status, content_type_is, json_object, secret_header,
 };
@@ -98,6 +99,7 @@ pub struct UserinfoVerifierBuilder {
     server: AuthServer,
     http: Option<HttpClient>,
     cache: CacheSettings,
+    store: Option<Arc<dyn crate::store::StateStore>>,
 }
 
 impl fmt::Debug for UserinfoVerifier {
@@ -119,6 +121,19 @@ impl fmt::Debug for UserinfoVerifierBuilder {
 }
 
 impl UserinfoVerifierBuilder {
+    /// Also keeps successful answers in `store`, shared with every replica that uses it
+    /// (a [`RedisStore`](crate::store::RedisStore)), so a token verified by one replica is not
+    /// sent to the authorization server again by another. Default: none (each process keeps
+    /// its own cache). The local cache stays in front; only successes are shared, without
+    /// the token (keyed by the SHA-256 of the issuer and the token), each for
+    /// `min(ttl, exp − now)`. A store that fails or holds an unreadable value is a miss: the
+    /// authorization server is asked, as without a store (counted in
+    /// `mcp_auth_cache_store_errors_total`). No effect with [`cache(false)`](Self::cache).
+    pub fn store(mut self, store: impl crate::store::StateStore) -> Self {
+        self.store = Some(Arc::new(store));
+        self
+    }
+
     /// Caches successful answers, so that a token presented again makes no userinfo call
     /// (see the caching rules on [`UserinfoVerifier`]). Default: `true`; `false` asks the
     /// server about every request.
@@ -160,9 +175,17 @@ impl UserinfoVerifierBuilder {
     ///
     /// [`ConfigError::ZeroSetting`] when the cache `ttl` or `max_entries` is zero.
     pub fn build(self) -> Result<UserinfoVerifier, ConfigError> {
+        let shared = self.store.map(|store| {
+            SharedCache::new(
+                store,
+                StateKind::Userinfo,
+                self.server.issuer(),
+                self.cache.ttl,
+            )
+        });
         Ok(UserinfoVerifier {
             endpoint: EndpointClient::new(TokenEndpoint::Userinfo, self.server, self.http),
-            cache: self.cache.build_token_cache()?,
+            cache: self.cache.build_shared_token_cache(shared)?,
         })
     }
 }
@@ -183,6 +206,7 @@ impl UserinfoVerifier {
             server,
             http: None,
             cache: CacheSettings::default(),
+            store: None,
         }
     }
 
