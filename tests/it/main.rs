@@ -29,6 +29,10 @@ mod metadata_endpoints;
 mod metrics;
 mod operation_scopes;
 mod properties;
+#[cfg(feature = "redis")]
+mod redis_store;
+#[cfg(feature = "redis")]
+mod replicas;
 mod rmcp_client;
 mod rmcp_integration;
 mod session_binding;

@@ -7,3 +7,5 @@ pub mod hostile;
 pub mod logs;
 pub mod mcp_client;
 pub mod mcp_server;
+#[cfg(feature = "redis")]
+pub mod redis;
