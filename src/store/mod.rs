@@ -52,7 +52,9 @@ use aws_lc_rs::digest;
 
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-pub use self::redis::{RedisStore, RedisStoreBuilder};
+pub use self::redis::{
+    DEFAULT_CALL_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_NAMESPACE, RedisStore, RedisStoreBuilder,
+};
 pub use memory::{MemoryStore, MemoryStoreBuilder};
 
 /// The largest value a store accepts (64 KiB): far above a cached [`AuthInfo`](crate::AuthInfo)

@@ -189,7 +189,7 @@ impl IntrospectionVerifierBuilder {
     }
 
     /// Also keeps successful answers in `store`, shared with every replica that uses it
-    /// (a [`RedisStore`](crate::store::RedisStore)), so a token verified by one replica is not
+    /// (a `RedisStore` (feature `redis`)), so a token verified by one replica is not
     /// sent to the authorization server again by another. Default: none (each process keeps
     /// its own cache). The local cache stays in front; only successes are shared, without
     /// the token (keyed by the SHA-256 of the issuer and the token), each for

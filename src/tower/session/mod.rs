@@ -372,7 +372,7 @@ impl SessionBindingBuilder {
 
     /// Keeps the bindings in `store`, shared by every replica that uses it, instead of this
     /// process's memory (the default: no store). For several replicas behind a load balancer
-    /// without sticky sessions, with a [`RedisStore`](crate::store::RedisStore): a session
+    /// without sticky sessions, with a `RedisStore` (feature `redis`): a session
     /// created through one replica is then refused to other callers, and served to its owner,
     /// on all of them.
     ///
