@@ -384,3 +384,77 @@ fn each_verification_runs_in_a_span_that_records_its_decision() {
         assert!(text.contains(&span), "no line in {span}");
     }
 }
+
+/// Store errors with Redis down: a session check answers 503 and counts one session-store
+/// error; an introspection cache miss counts its failed read and write and still verifies.
+#[cfg(feature = "redis")]
+#[test]
+fn store_errors_are_counted_for_sessions_and_caches() {
+    use mcp_auth::TokenVerifier;
+    use mcp_auth::tower::SessionBinding;
+    use mcp_auth::verify::IntrospectionVerifier;
+    use tower::{Layer, ServiceExt};
+
+    let recorded = recorded(|| async {
+        let mut redis = crate::support::redis::RedisServer::start().await;
+        let store = redis.store("metrics");
+        redis.kill();
+        let server = start().await;
+        let verifier = IntrospectionVerifier::builder(AuthServer::discover(
+            server.issuer(),
+            AuthServerType::OAuth,
+        ))
+        .client_secret_basic(server.client_id(), server.client_secret())
+        .store(store.clone())
+        .build()
+        .unwrap();
+        let token = server.issue_opaque_token(serde_json::json!({}));
+        verifier
+            .verify(&token)
+            .await
+            .expect("verified by the server");
+
+        let resource = "https://api.example.com/mcp";
+        let issuer = server.issuer().to_owned();
+        let guard = config(server.issuer(), resource)
+            .bearer_auth(resource, move |token: String| {
+                let issuer = issuer.clone();
+                async move {
+                    Ok::<_, mcp_auth::VerifyError>(
+                        mcp_auth::AuthInfo::new(token, issuer)
+                            .with_subject("alice")
+                            .with_audience([resource]),
+                    )
+                }
+            })
+            .build()
+            .unwrap();
+        let sessions = SessionBinding::builder().store(store).build().unwrap();
+        let mcp = tower::service_fn(|_: http::Request<_>| async {
+            Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(
+                bytes::Bytes::new(),
+            )))
+        });
+        let service = guard
+            .mcp_guard()
+            .session_binding(sessions)
+            .layer()
+            .layer(mcp);
+        let request = http::Request::post("/mcp")
+            .header("authorization", "Bearer t")
+            .header("mcp-session-id", "s-1")
+            .body(http_body_util::Full::new(bytes::Bytes::new()))
+            .unwrap();
+        let response = service.oneshot(request).await.unwrap();
+        assert_eq!(response.status(), http::StatusCode::SERVICE_UNAVAILABLE);
+    });
+    assert_eq!(
+        recorded.counter("mcp_auth_session_store_errors_total", &[("store", "redis")]),
+        1
+    );
+    assert_eq!(
+        recorded.counter("mcp_auth_cache_store_errors_total", &[("store", "redis")]),
+        2,
+        "the failed read and the failed write of the miss"
+    );
+}
