@@ -4,7 +4,8 @@
 //
 // Environment: INTEROP_TARGET_DIR (cargo's target directory; default ../../target),
 // INTEROP_ALGS (default "RS256,ES256"), INTEROP_PID_FILE (PIDs of the servers started, for
-// run.sh's cleanup). Prints one PASS/FAIL line per check and ends with `N passed, M failed`.
+// run.sh's cleanup), INTEROP_INSPECTOR (0: no browser cases; only: just them). Prints one
+// PASS/FAIL line per check and ends with `N passed, M failed`.
 
 import * as assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -22,6 +23,7 @@ import {
   REQUIRED_SCOPE, RESOURCE_SERVER_CLIENT, SDK_CLIENT, SHORT_TTL, SHORT_TTL_CLIENT, startProvider, USERS,
 } from './lib/provider.mjs';
 import { Report } from './lib/report.mjs';
+import { runInspectorSuite } from './lib/inspector.mjs';
 import { binaryPath, killAllNow, startServer, stopAll } from './lib/servers.mjs';
 import { refreshTokenStepUpFlow, toolStepUpFlow } from './lib/stepup.mjs';
 
@@ -548,7 +550,12 @@ process.on('exit', () => killAllNow());
 
 try {
   process.stdout.write(`interop: node ${process.version}, examples from ${targetDir}, algorithms ${algs.join(', ')}\n`);
-  await Promise.all(algs.map((alg) => runSuite(alg)));
+  // INTEROP_INSPECTOR=0 leaves the browser cases out, =only runs them alone.
+  const inspector = process.env.INTEROP_INSPECTOR ?? '1';
+  await Promise.all([
+    ...(inspector === 'only' ? [] : algs.map((alg) => runSuite(alg))),
+    ...(inspector === '0' ? [] : [runInspectorSuite({ report, targetDir, pidFile })]),
+  ]);
 } catch (error) {
   process.stdout.write(`FAIL  runner: ${error?.stack ?? error}\n`);
   report.skip('runner', 'crashed');

@@ -48,11 +48,12 @@ cleanup() {
     for _ in $(seq 1 50); do kill -0 "$runner_pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$runner_pid" 2>/dev/null || true
   fi
-  # The file lists the servers still running; kill a PID only if it still runs an example.
+  # The file lists the servers still running; kill a PID only if it still runs an example or
+  # the MCP Inspector (its proxy and its web server).
   if [[ -s "$pid_file" ]]; then
     while read -r pid; do
       [[ "$pid" =~ ^[0-9]+$ ]] || continue
-      if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "/examples/whoami"; then
+      if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qE "/examples/whoami|@modelcontextprotocol/inspector-(server|client)/"; then
         kill -KILL "$pid" 2>/dev/null || true
       fi
     done <"$pid_file"

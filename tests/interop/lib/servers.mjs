@@ -117,6 +117,24 @@ export function startServer({ name, binary, env, pidFile: file }) {
   });
 }
 
+/**
+ * Tracks a child process that is not an example (the MCP Inspector's proxy and web server):
+ * stopped by stopAll() and killAllNow() like the servers, listed in the PID file for run.sh.
+ * Returns { name, pid, child, exited, stop() }.
+ */
+export function track(name, child, file) {
+  pidFile ??= file;
+  const handle = { name, pid: child.pid, child, exited: false, stop: () => stop(handle) };
+  if (!child.pid) return handle;
+  running.add(handle);
+  writePids();
+  child.on('exit', () => {
+    handle.exited = true;
+    forget(handle);
+  });
+  return handle;
+}
+
 /** SIGTERM, then SIGKILL after STOP_TIMEOUT_MS. Resolves once the process is gone. */
 function stop(server) {
   const { child } = server;
