@@ -55,6 +55,42 @@ pub struct AuthInfo {
     /// every access token) or [`CredentialKind::ApiKey`], which only the built-in
     /// [`ApiKeyVerifier`](crate::verify::ApiKeyVerifier) sets.
     pub credential: CredentialKind,
+    /// How the token is bound to the client (RFC 9449 DPoP key, RFC 8705 certificate), set by
+    /// the bearer guard after checking the binding; see [`binding`](Self::binding).
+    binding: TokenBinding,
+}
+
+/// How a verified access token is bound to its client ([`AuthInfo::binding`]).
+///
+/// The bearer guard sets it after it checked the binding the token's `cnf` claim declares:
+/// an unbound token is a plain bearer token; a DPoP-bound one (RFC 9449, `cnf.jkt`) came with a
+/// proof signed by the key of that thumbprint; a certificate-bound one (RFC 8705,
+/// `cnf.x5t#S256`) came over a connection with that client certificate.
+///
+/// ```
+/// use mcp_auth::{AuthInfo, TokenBinding};
+///
+/// let info = AuthInfo::new("t", "https://auth.example.com");
+/// assert_eq!(info.binding(), &TokenBinding::Unbound);
+/// let info = info.with_binding(TokenBinding::DpopKey { jkt: "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I".into() });
+/// assert!(matches!(info.binding(), TokenBinding::DpopKey { .. }));
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TokenBinding {
+    /// A bearer token: whoever holds it may use it.
+    #[default]
+    Unbound,
+    /// Bound to a DPoP key (RFC 9449): the request carried a valid proof by that key.
+    DpopKey {
+        /// The key's RFC 7638 JWK SHA-256 thumbprint, base64url (the token's `cnf.jkt`).
+        jkt: String,
+    },
+    /// Bound to a client certificate (RFC 8705): the request came with that certificate.
+    Certificate {
+        /// The certificate's SHA-256 thumbprint, base64url (the token's `cnf.x5t#S256`).
+        x5t_s256: String,
+    },
 }
 
 /// Which kind of credential an [`AuthInfo`] was verified from.
@@ -121,6 +157,7 @@ impl fmt::Debug for AuthInfo {
             .field("expires_at", &self.expires_at)
             .field("claims", &self.claims)
             .field("credential", &self.credential)
+            .field("binding", &self.binding)
             .finish()
     }
 }
@@ -149,7 +186,22 @@ impl AuthInfo {
             expires_at: None,
             claims: Map::new(),
             credential: CredentialKind::OAuth,
+            binding: TokenBinding::Unbound,
         }
+    }
+
+    /// How the token is bound to its client: [`TokenBinding::Unbound`] until the bearer guard
+    /// checked a `cnf` binding (then the DPoP key or certificate thumbprint it matched).
+    pub fn binding(&self) -> &TokenBinding {
+        &self.binding
+    }
+
+    /// Sets the binding. The bearer guard overwrites it with what it checked, so a verifier
+    /// setting it has no effect on what the guard lets through.
+    #[must_use]
+    pub fn with_binding(mut self, binding: TokenBinding) -> Self {
+        self.binding = binding;
+        self
     }
 
     /// Sets the subject.
@@ -263,6 +315,7 @@ impl AuthInfo {
             expires_at,
             claims,
             credential: CredentialKind::OAuth,
+            binding: TokenBinding::Unbound,
         })
     }
 

@@ -45,7 +45,7 @@ pub mod verify;
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub mod testing;
 
-pub use auth_info::{AuthInfo, CredentialKind};
+pub use auth_info::{AuthInfo, CredentialKind, TokenBinding};
 pub use bearer::{BearerAuth, BearerAuthBuilder, BearerAuthError, BearerRejection};
 pub use discovery::{
     AuthServer, AuthServerConfig, AuthServerType, fetch_server_config,

@@ -37,6 +37,8 @@ const MISSING_AUTH_INFO: &str = "No AuthInfo in the request extensions: the bear
 /// | [`AuthServerUnavailable`](Self::AuthServerUnavailable) | `auth_server_unavailable` | 503 | body only: `temporarily_unavailable` |
 /// | [`ServerMisconfigured`](Self::ServerMisconfigured) | `server_misconfigured` | 500 | body only: `server_error` |
 /// | [`MissingAuthInfo`](Self::MissingAuthInfo) | `missing_auth_info` | 500 | body only: `server_error` |
+/// | [`TokenBindingMismatch`](Self::TokenBindingMismatch) | `token_binding_mismatch` | 401 | `invalid_token` |
+/// | [`RequestNeeded`](Self::RequestNeeded) | `request_needed` | 500 | body only: `server_error` |
 ///
 /// No variant ever holds the token.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -147,6 +149,25 @@ pub enum BearerAuthError {
     /// | rmcp `#[tool]` arguments `AuthInfo` and [`GrantedScopes`](crate::scope::GrantedScopes) | JSON-RPC error -32603 (internal error, JSON-RPC's 500) |
     #[error("{}", MISSING_AUTH_INFO)]
     MissingAuthInfo,
+    /// The token is bound (`cnf.jkt`: RFC 9449 DPoP key, `cnf.x5t#S256`: RFC 8705 client
+    /// certificate) and the request does not prove that binding: no or another DPoP key, a
+    /// DPoP-bound token sent as `Bearer`, no or another client certificate, or an unbound token
+    /// sent with the `DPoP` scheme.
+    #[error("the token's binding is not proven by this request: {reason}")]
+    TokenBindingMismatch {
+        /// What is missing or different.
+        reason: &'static str,
+    },
+    /// The request needs checks the headers alone cannot give (a DPoP proof's method and URL),
+    /// and it was authenticated with [`BearerAuth::authenticate`](crate::BearerAuth::authenticate)
+    /// (headers only). A bug of the server's wiring, never a pass: call
+    /// [`BearerAuth::authenticate_request`](crate::BearerAuth::authenticate_request) instead.
+    #[error(
+        "this request needs the method and URL to be checked (DPoP), but the guard was called \
+         through BearerAuth::authenticate, which sees headers only; call \
+         BearerAuth::authenticate_request with the request's http::request::Parts"
+    )]
+    RequestNeeded,
 }
 
 impl BearerAuthError {
@@ -171,6 +192,8 @@ impl BearerAuthError {
             Self::AuthServerUnavailable { .. } => "auth_server_unavailable",
             Self::ServerMisconfigured { .. } => "server_misconfigured",
             Self::MissingAuthInfo => "missing_auth_info",
+            Self::TokenBindingMismatch { .. } => "token_binding_mismatch",
+            Self::RequestNeeded => "request_needed",
         }
     }
 
@@ -183,14 +206,15 @@ impl BearerAuthError {
             | Self::TokenExpired { .. }
             | Self::MissingExpiry
             | Self::InvalidIssuer { .. }
-            | Self::InvalidAudience { .. } => StatusCode::UNAUTHORIZED,
+            | Self::InvalidAudience { .. }
+            | Self::TokenBindingMismatch { .. } => StatusCode::UNAUTHORIZED,
             Self::MissingBearerToken
             | Self::InvalidAuthHeaderFormat
             | Self::MultipleAuthHeaders
             | Self::HeaderTooLong { .. } => StatusCode::BAD_REQUEST,
             Self::MissingRequiredScopes { .. } => StatusCode::FORBIDDEN,
             Self::AuthServerUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            Self::ServerMisconfigured { .. } | Self::MissingAuthInfo => {
+            Self::ServerMisconfigured { .. } | Self::MissingAuthInfo | Self::RequestNeeded => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
         }
@@ -212,10 +236,13 @@ impl BearerAuthError {
             | Self::TokenExpired { .. }
             | Self::MissingExpiry
             | Self::InvalidIssuer { .. }
-            | Self::InvalidAudience { .. } => Some("invalid_token"),
+            | Self::InvalidAudience { .. }
+            | Self::TokenBindingMismatch { .. } => Some("invalid_token"),
             Self::MissingRequiredScopes { .. } => Some("insufficient_scope"),
             Self::AuthServerUnavailable { .. } => Some("temporarily_unavailable"),
-            Self::ServerMisconfigured { .. } | Self::MissingAuthInfo => Some("server_error"),
+            Self::ServerMisconfigured { .. } | Self::MissingAuthInfo | Self::RequestNeeded => {
+                Some("server_error")
+            }
         }
     }
 
@@ -226,6 +253,7 @@ impl BearerAuthError {
             Self::AuthServerUnavailable { .. }
                 | Self::ServerMisconfigured { .. }
                 | Self::MissingAuthInfo
+                | Self::RequestNeeded
         )
     }
 
@@ -273,6 +301,13 @@ impl BearerAuthError {
                     .into()
             }
             Self::MissingAuthInfo => MISSING_AUTH_INFO.into(),
+            Self::TokenBindingMismatch { reason } => {
+                format!("The access token is bound to a key or certificate this request does not prove: {reason}.").into()
+            }
+            Self::RequestNeeded => {
+                "The resource server cannot check this request's proof of possession because of a configuration error."
+                    .into()
+            }
         }
     }
 

@@ -12,10 +12,11 @@ use tracing::Instrument as _;
 use super::builder::BearerAuthBuilder;
 use super::builder::{Audience, Settings, Target};
 use super::challenge::BearerChallenge;
+use super::confirmation::Confirmation;
 use super::error::BearerAuthError;
-use super::header::bearer_token;
+use super::header::{Scheme, credentials};
 use super::rejection::BearerRejection;
-use crate::auth_info::AuthInfo;
+use crate::auth_info::{AuthInfo, TokenBinding};
 use crate::scope::{OFFLINE_ACCESS, ScopeHierarchy};
 use crate::time::unix_now;
 use crate::verify::TokenVerifier;
@@ -127,6 +128,11 @@ impl BearerAuth {
     ///
     /// The future resolves to the verified [`AuthInfo`], or to a [`BearerRejection`] to send
     /// back as is.
+    ///
+    /// Headers alone cannot prove possession of a key: a token bound to a DPoP key
+    /// (`cnf.jkt`) is refused here (401 `invalid_token`), and a `DPoP` credential, when DPoP is
+    /// configured, is answered 500 ([`BearerAuthError::RequestNeeded`]). Adapters call
+    /// [`authenticate_request`](Self::authenticate_request), which checks both schemes.
     pub fn authenticate(
         &self,
         headers: &HeaderMap,
@@ -140,38 +146,69 @@ impl BearerAuth {
     }
 
     /// Authenticates a request from the raw values of its `Authorization` headers, for
-    /// frameworks whose header types are not `http` 1.x (actix-web 4). Otherwise the same as
-    /// [`authenticate`](Self::authenticate).
+    /// frameworks whose header types are not `http` 1.x. Otherwise the same as
+    /// [`authenticate`](Self::authenticate) (headers only: no DPoP).
     pub fn authenticate_values<'a>(
         &self,
         values: impl IntoIterator<Item = &'a [u8]>,
     ) -> BoxFuture<'static, Result<AuthInfo, BearerRejection>> {
-        match self.extract_token(values) {
-            Ok(token) => Box::pin(self.clone().verify_token(token)),
+        match self.extract_credentials(values) {
+            Ok((Scheme::Bearer, token)) => Box::pin(self.clone().verify(Presented {
+                scheme: Scheme::Bearer,
+                token,
+                request: None,
+            })),
+            Ok((Scheme::Dpop, _)) => Box::pin(std::future::ready(Err(
+                self.reject(BearerAuthError::RequestNeeded)
+            ))),
             Err(error) => Box::pin(std::future::ready(Err(self.reject(error)))),
         }
     }
 
-    /// The synchronous half: the header checks, giving the token.
-    pub(crate) fn extract_token<'a>(
+    /// Authenticates a request from its method, URI, headers and extensions: what every adapter
+    /// of this crate calls (the tower layer for axum and hyper, the actix-web middleware).
+    ///
+    /// Besides [`authenticate`](Self::authenticate)'s checks, it proves the token's binding:
+    /// a token whose `cnf` names a key (RFC 9449 DPoP, `cnf.jkt`) or a certificate (RFC 8705,
+    /// `cnf.x5t#S256`) passes only with a request that proves it, and the [`AuthInfo`] says
+    /// which ([`AuthInfo::binding`]). Only what the checks need is copied out of `parts`; the
+    /// returned future is `'static` and `Send`.
+    pub fn authenticate_request(
         &self,
-        values: impl IntoIterator<Item = &'a [u8]>,
-    ) -> Result<String, BearerAuthError> {
-        bearer_token(values, self.config.settings.max_header_bytes).map(str::to_owned)
+        parts: &http::request::Parts,
+    ) -> BoxFuture<'static, Result<AuthInfo, BearerRejection>> {
+        let values = parts.headers.get_all(AUTHORIZATION);
+        match self.extract_credentials(values.iter().map(HeaderValue::as_bytes)) {
+            Ok((scheme, token)) => Box::pin(self.clone().verify(Presented {
+                scheme,
+                token,
+                request: Some(RequestContext::from_parts(parts)),
+            })),
+            Err(error) => Box::pin(std::future::ready(Err(self.reject(error)))),
+        }
     }
 
-    /// The asynchronous half: verifier, issuer, audience, scopes.
+    /// The synchronous half: the header checks, giving the scheme and token.
+    pub(crate) fn extract_credentials<'a>(
+        &self,
+        values: impl IntoIterator<Item = &'a [u8]>,
+    ) -> Result<(Scheme, String), BearerAuthError> {
+        credentials(values, self.config.settings.max_header_bytes, false)
+            .map(|(scheme, token)| (scheme, token.to_owned()))
+    }
+
+    /// The asynchronous half: verifier, issuer, audience, binding, scopes.
     ///
     /// Runs in a span `mcp_auth.authenticate` whose `outcome` and `code` are recorded once
     /// decided (described in the `metrics` module docs with the counters).
-    pub(crate) async fn verify_token(self, token: String) -> Result<AuthInfo, BearerRejection> {
+    async fn verify(self, presented: Presented) -> Result<AuthInfo, BearerRejection> {
         let span = tracing::info_span!(
             "mcp_auth.authenticate",
             resource = ?self.config.target.resource,
             outcome = tracing::field::Empty,
             code = tracing::field::Empty,
         );
-        let checked = self.check(&token).instrument(span.clone()).await;
+        let checked = self.check(&presented).instrument(span.clone()).await;
         let _entered = span.enter();
         match checked {
             Ok(info) => {
@@ -193,11 +230,11 @@ impl BearerAuth {
         }
     }
 
-    async fn check(&self, token: &str) -> Result<AuthInfo, BearerAuthError> {
+    async fn check(&self, presented: &Presented) -> Result<AuthInfo, BearerAuthError> {
         let (t, c) = (&self.config.target, &self.config.settings);
         let info = t
             .verifier
-            .verify(token)
+            .verify(&presented.token)
             .await
             .map_err(|e| BearerAuthError::from_verify_error(e, &t.trusted_issuers))?;
 
@@ -221,6 +258,7 @@ impl BearerAuth {
                 actual: info.audience,
             });
         }
+        let info = self.check_binding(info, presented)?;
         let missing = c.hierarchy.missing(&info.scopes, &c.required_scopes);
         if !missing.is_empty() {
             return Err(BearerAuthError::MissingRequiredScopes {
@@ -230,6 +268,51 @@ impl BearerAuth {
             });
         }
         Ok(info)
+    }
+
+    /// The binding step (after the token is verified, before scopes): the token's `cnf` must be
+    /// proven by this request, and [`AuthInfo::binding`] records what was proven. A verifier's
+    /// own `binding` is overwritten.
+    fn check_binding(
+        &self,
+        info: AuthInfo,
+        presented: &Presented,
+    ) -> Result<AuthInfo, BearerAuthError> {
+        let cnf = Confirmation::from_claims(&info.claims)?;
+        let mut binding = TokenBinding::Unbound;
+        if let Some(x5t) = &cnf.x5t_s256 {
+            let proven = self.check_certificate_binding(x5t, presented.request.as_ref())?;
+            binding = TokenBinding::Certificate { x5t_s256: proven };
+        }
+        match (presented.scheme, &cnf.jkt) {
+            (Scheme::Bearer, None) => {}
+            (Scheme::Bearer, Some(_)) => {
+                return Err(BearerAuthError::TokenBindingMismatch {
+                    reason: "the token is bound to a DPoP key and was sent as a Bearer token \
+                             without a DPoP proof",
+                });
+            }
+            (Scheme::Dpop, _) => {
+                // The DPoP scheme is only recognised once DPoP is configured.
+                return Err(BearerAuthError::RequestNeeded);
+            }
+        }
+        Ok(info.with_binding(binding))
+    }
+
+    /// Proves a certificate-bound token (RFC 8705 `cnf.x5t#S256`): the SHA-256 thumbprint of the
+    /// request's client certificate must equal `x5t`. Gives the proven thumbprint.
+    ///
+    /// No client-certificate source is configured yet, so every certificate-bound token is
+    /// refused (fail closed): accepting it would use it as a bearer token.
+    fn check_certificate_binding(
+        &self,
+        _x5t: &str,
+        _request: Option<&RequestContext>,
+    ) -> Result<String, BearerAuthError> {
+        Err(BearerAuthError::TokenBindingMismatch {
+            reason: "certificate-bound token but no client certificate source is configured",
+        })
     }
 
     /// The scopes every request must carry (crate-internal: the operation-scope layer adds its
@@ -292,6 +375,38 @@ impl BearerAuth {
             challenge
         });
         BearerRejection::new(error, challenge.as_ref(), c.show_error_details)
+    }
+}
+
+/// What a request presented: the scheme and token of its `Authorization` header, and what the
+/// binding checks need of the rest of the request (none through
+/// [`BearerAuth::authenticate`]).
+pub(crate) struct Presented {
+    pub(crate) scheme: Scheme,
+    pub(crate) token: String,
+    pub(crate) request: Option<RequestContext>,
+}
+
+/// The parts of a request the binding checks read, owned so the check can run in a `'static`
+/// future: method and URI (DPoP `htm`/`htu`), the `DPoP` header values, and the extensions
+/// (where a client-certificate source puts the TLS peer certificate).
+// Read by the DPoP and certificate checks that build on this step.
+#[allow(dead_code)]
+pub(crate) struct RequestContext {
+    pub(crate) method: http::Method,
+    pub(crate) uri: http::Uri,
+    pub(crate) dpop: Vec<HeaderValue>,
+    pub(crate) extensions: http::Extensions,
+}
+
+impl RequestContext {
+    pub(crate) fn from_parts(parts: &http::request::Parts) -> Self {
+        Self {
+            method: parts.method.clone(),
+            uri: parts.uri.clone(),
+            dpop: parts.headers.get_all("dpop").iter().cloned().collect(),
+            extensions: parts.extensions.clone(),
+        }
     }
 }
 

@@ -26,6 +26,32 @@ pub(crate) fn bearer_token<'a, I>(values: I, max_len: usize) -> Result<&'a str, 
 where
     I: IntoIterator<Item = &'a [u8]>,
 {
+    match credentials(values, max_len, false)? {
+        (Scheme::Bearer, token) => Ok(token),
+        (Scheme::Dpop, _) => Err(BearerAuthError::UnsupportedScheme),
+    }
+}
+
+/// The authentication scheme of the `Authorization` header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scheme {
+    /// `Bearer` (RFC 6750).
+    Bearer,
+    /// `DPoP` (RFC 9449 §7.1): the token comes with a `DPoP` proof header.
+    Dpop,
+}
+
+/// [`bearer_token`] for both schemes: `Bearer` always, `DPoP` when `dpop` is on (otherwise it
+/// is [`BearerAuthError::UnsupportedScheme`], a foreign scheme). The same grammar and limits
+/// apply to both (RFC 9449 §7.1 uses `token68`, the same alphabet as `b64token`).
+pub(crate) fn credentials<'a, I>(
+    values: I,
+    max_len: usize,
+    dpop: bool,
+) -> Result<(Scheme, &'a str), BearerAuthError>
+where
+    I: IntoIterator<Item = &'a [u8]>,
+{
     let mut values = values.into_iter();
     let value = values.next().ok_or(BearerAuthError::MissingAuthHeader)?;
     if values.next().is_some() {
@@ -45,9 +71,13 @@ where
 
     let scheme_len = value.iter().take_while(|b| is_tchar(**b)).count();
     let (scheme, rest) = value.split_at(scheme_len);
-    if !scheme.eq_ignore_ascii_case(b"bearer") {
+    let scheme = if scheme.eq_ignore_ascii_case(b"bearer") {
+        Scheme::Bearer
+    } else if dpop && scheme.eq_ignore_ascii_case(b"dpop") {
+        Scheme::Dpop
+    } else {
         return Err(BearerAuthError::UnsupportedScheme);
-    }
+    };
     if rest.is_empty() {
         return Err(BearerAuthError::MissingBearerToken);
     }
@@ -61,7 +91,9 @@ where
         return Err(BearerAuthError::InvalidAuthHeaderFormat);
     }
     // b64token is ASCII, so this cannot fail; map rather than unwrap all the same.
-    std::str::from_utf8(token).map_err(|_| BearerAuthError::InvalidAuthHeaderFormat)
+    std::str::from_utf8(token)
+        .map(|token| (scheme, token))
+        .map_err(|_| BearerAuthError::InvalidAuthHeaderFormat)
 }
 
 /// `value` without leading and trailing spaces and tabs.
@@ -161,6 +193,23 @@ mod tests {
                 "{value:?}"
             );
         }
+    }
+
+    #[test]
+    fn dpop_scheme_is_read_only_when_dpop_is_on() {
+        let dpop = |value: &'static str, on| credentials([value.as_bytes()], 100, on);
+        assert_eq!(dpop("DPoP abc", true), Ok((Scheme::Dpop, "abc")));
+        assert_eq!(dpop("dpop abc", true), Ok((Scheme::Dpop, "abc")));
+        assert_eq!(dpop("Bearer abc", true), Ok((Scheme::Bearer, "abc")));
+        assert_eq!(
+            dpop("DPoP abc", false),
+            Err(BearerAuthError::UnsupportedScheme)
+        );
+        assert_eq!(dpop("DPoP", true), Err(BearerAuthError::MissingBearerToken));
+        assert_eq!(
+            dpop("DPoP a b", true),
+            Err(BearerAuthError::InvalidAuthHeaderFormat)
+        );
     }
 
     #[test]

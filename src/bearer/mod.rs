@@ -55,6 +55,7 @@
 
 mod builder;
 mod challenge;
+mod confirmation;
 mod error;
 mod guard;
 mod header;

@@ -3,7 +3,8 @@
 //! ([`metadata_routes`]).
 //!
 //! actix-web 4 is built on `http` 0.2, the rest of this crate on `http` 1.x, so this adapter
-//! talks to the core through raw header bytes ([`BearerAuth::authenticate_values`]) and copies
+//! converts the request's method, URI and headers to `http` 1.x for
+//! [`BearerAuth::authenticate_request`] (so DPoP works here as under tower) and copies
 //! every answer byte for byte: a refusal has the same status, `WWW-Authenticate`,
 //! `Content-Type`, `Cache-Control` and JSON body as from the tower
 //! [`BearerAuthLayer`](crate::BearerAuthLayer), and the metadata routes answer exactly as
@@ -88,7 +89,7 @@ use std::sync::Once;
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
-use actix_web::http::header::{AUTHORIZATION, HeaderName, HeaderValue};
+use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError, guard, web};
 use bytes::Bytes;
 use futures_util::future::{BoxFuture, Either, LocalBoxFuture};
@@ -183,7 +184,7 @@ where
     forward_ready!(service);
 
     fn call(&self, request: ServiceRequest) -> Self::Future {
-        let verify = authenticate(&self.auth, request.headers());
+        let verify = authenticate(&self.auth, request.request());
         let service = Rc::clone(&self.service);
         Box::pin(async move {
             match verify.await {
@@ -208,12 +209,37 @@ where
     }
 }
 
-/// Runs `auth` on the raw `Authorization` values of an actix (`http` 0.2) header map.
+/// Runs `auth` on an actix request through [`BearerAuth::authenticate_request`], so DPoP and
+/// certificate-bound tokens are checked as under every other adapter.
 fn authenticate(
     auth: &BearerAuth,
-    headers: &actix_web::http::header::HeaderMap,
+    request: &HttpRequest,
 ) -> BoxFuture<'static, Result<AuthInfo, BearerRejection>> {
-    auth.authenticate_values(headers.get_all(AUTHORIZATION).map(HeaderValue::as_bytes))
+    match request_parts(request) {
+        Ok(parts) => auth.authenticate_request(&parts),
+        Err(reason) => Box::pin(ready(Err(
+            auth.reject(BearerAuthError::ServerMisconfigured { reason })
+        ))),
+    }
+}
+
+/// The `http` 1.x request parts of an actix-web (`http` 0.2) request: method, URI and headers
+/// copied byte for byte. A method, URI or header that `http` 1.x refuses is an error (the
+/// request is refused, never checked against different values).
+fn request_parts(request: &HttpRequest) -> Result<http::request::Parts, String> {
+    let (mut parts, ()) = http::Request::new(()).into_parts();
+    parts.method = http::Method::from_bytes(request.method().as_str().as_bytes())
+        .map_err(|e| format!("the request method cannot be converted to http 1.x: {e}"))?;
+    parts.uri = http::Uri::try_from(request.uri().to_string())
+        .map_err(|e| format!("the request URI cannot be converted to http 1.x: {e}"))?;
+    for (name, value) in request.headers() {
+        let name = http::HeaderName::from_bytes(name.as_str().as_bytes())
+            .map_err(|e| format!("a header name cannot be converted to http 1.x: {e}"))?;
+        let value = http::HeaderValue::from_bytes(value.as_bytes())
+            .map_err(|e| format!("a header value cannot be converted to http 1.x: {e}"))?;
+        parts.headers.append(name, value);
+    }
+    Ok(parts)
 }
 
 /// Extracts the [`AuthInfo`] verified by [`BearerAuthMiddleware`].
@@ -242,7 +268,7 @@ impl FromRequest for AuthInfo {
                 .map(|data| data.get_ref())
         });
         match guard {
-            Some(guard) => Either::Right(authenticate(guard, request.headers())),
+            Some(guard) => Either::Right(authenticate(guard, request)),
             None => Either::Left(ready(Err(unguarded_rejection()))),
         }
     }

@@ -5,18 +5,15 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use bytes::Bytes;
 use futures_util::future::BoxFuture;
-use http::header::AUTHORIZATION;
-use http::{HeaderValue, Request, Response};
-use http_body_util::{Either, Full};
+use http::{Request, Response};
+use http_body_util::Either;
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
 use super::plumbing::{
     Guarded, call_kept, inner_service_accessors, passed_on, polled_after_completion, take_ready,
-    take_refusal,
 };
 use crate::auth_info::AuthInfo;
 use crate::bearer::{BearerAuth, BearerRejection};
@@ -44,8 +41,7 @@ impl BearerAuth {
 /// use std::convert::Infallible;
 /// use http::{Request, Response, StatusCode};
 /// use http_body_util::Full;
-/// use bytes::Bytes;
-/// use mcp_auth::{AuthInfo, AuthServer, AuthorizationServerMetadata, McpAuth, ProtectedResource, VerifyError};
+/// /// use mcp_auth::{AuthInfo, AuthServer, AuthorizationServerMetadata, McpAuth, ProtectedResource, VerifyError};
 /// use tower::{ServiceBuilder, ServiceExt, service_fn};
 ///
 /// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
@@ -130,21 +126,15 @@ where
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let inner = take_ready(&mut self.inner);
-        let values = request.headers().get_all(AUTHORIZATION);
-        let state = match self
-            .auth
-            .extract_token(values.iter().map(HeaderValue::as_bytes))
-        {
-            Ok(token) => State::Authenticate {
-                verify: Box::pin(self.auth.clone().verify_token(token)),
-                request: Some(request),
-            },
-            Err(error) => State::Refused {
-                response: Some(self.auth.reject(error).into_response()),
-            },
-        };
+        // The guard reads the method, URI, headers and extensions (DPoP, client
+        // certificates); the body stays with the request.
+        let (parts, body) = request.into_parts();
+        let verify = self.auth.authenticate_request(&parts);
         ResponseFuture {
-            state,
+            state: State::Authenticate {
+                verify,
+                request: Some(Request::from_parts(parts, body)),
+            },
             inner: Some(inner),
         }
     }
@@ -172,9 +162,6 @@ pin_project! {
         Call {
             #[pin]
             future: F,
-        },
-        Refused {
-            response: Option<Response<Full<Bytes>>>,
         },
     }
 }
@@ -220,9 +207,6 @@ where
                     this.state.set(State::Call { future });
                 }
                 StateProj::Call { future } => return future.poll(cx).map(passed_on),
-                StateProj::Refused { response } => {
-                    return Poll::Ready(Ok(take_refusal(response, "BearerAuthService")));
-                }
             }
         }
     }
