@@ -37,6 +37,7 @@ mod rmcp_client;
 mod rmcp_integration;
 mod session_binding;
 mod test_auth_server;
+mod token_binding;
 mod token_cache;
 mod token_exchange;
 mod trust;
