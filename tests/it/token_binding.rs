@@ -79,7 +79,11 @@ async fn a_certificate_bound_token_without_a_certificate_source_is_refused() {
 async fn a_malformed_confirmation_claim_is_refused_not_ignored() {
     let server = TestAuthServer::start().await.unwrap();
     let app = serve(&server).await;
-    for cnf in [json!("jkt"), json!({ "jkt": 7 }), json!({ "x5t#S256": ["a"] })] {
+    for cnf in [
+        json!("jkt"),
+        json!({ "jkt": 7 }),
+        json!({ "x5t#S256": ["a"] }),
+    ] {
         let outcome = app.post(&token(&server, &app, cnf.clone())).await;
         assert_eq!(outcome.status, 401, "cnf {cnf}: {outcome:?}");
         assert_eq!(
