@@ -25,6 +25,7 @@ mod introspection_verifier;
 mod jwks_recovery;
 mod jwt_verifier;
 mod mcp_auth_config;
+mod mcp_headers;
 mod metadata_endpoints;
 mod metrics;
 mod operation_scopes;
