@@ -10,7 +10,10 @@
 //!   argument directly; so does [`GrantedScopes`] (the granted scopes read through the guard's
 //!   scope hierarchy), which [`McpGuard`](crate::tower::McpGuard)'s layer adds;
 //! - [`auth_info_from_context`] and [`auth_info_from_extensions`] read it for handlers that
-//!   take the whole [`RequestContext`].
+//!   take the whole [`RequestContext`];
+//! - [`CallerBoundState`] seals state handles (rmcp's `RequestStateCodec`) bound to the
+//!   verified caller (issuer, subject, client), so that a handle opens for nobody else: see
+//!   [`state`] and the guide's *State handles bound to the caller* section.
 //!
 //! When no `AuthInfo` is there (the MCP service is not behind the bearer layer, or the
 //! transport is not HTTP), a tool taking `AuthInfo` answers a JSON-RPC error ("internal error",
@@ -53,6 +56,12 @@ use rmcp::service::RequestContext;
 use crate::auth_info::AuthInfo;
 use crate::bearer::BearerAuthError;
 use crate::scope::GrantedScopes;
+
+pub mod state;
+
+pub use state::{
+    CallerBoundState, MAX_HANDLE_BYTES, RefusalReason, StateHandleError, principal_context,
+};
 
 /// What the client is told when a tool asks for [`GrantedScopes`] the request does not carry
 /// although it is authenticated.
