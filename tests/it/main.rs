@@ -29,6 +29,7 @@ mod mcp_headers;
 mod metadata_endpoints;
 mod metrics;
 mod operation_scopes;
+mod per_principal;
 mod properties;
 #[cfg(feature = "redis")]
 mod redis_store;
@@ -37,6 +38,7 @@ mod replicas;
 mod rmcp_client;
 mod rmcp_integration;
 mod session_binding;
+mod state_handles;
 mod test_auth_server;
 mod token_binding;
 mod token_cache;
