@@ -205,6 +205,32 @@ async fn post(
     request.send().await.expect("request")
 }
 
+/// A request the guard refuses, and the status it gets.
+struct Refusal<'a> {
+    what: &'static str,
+    authorization: Option<String>,
+    session: Option<&'static str>,
+    body: &'a serde_json::Value,
+    status: StatusCode,
+}
+
+impl<'a> Refusal<'a> {
+    fn new(
+        what: &'static str,
+        authorization: Option<String>,
+        body: &'a serde_json::Value,
+        status: StatusCode,
+    ) -> Self {
+        Self {
+            what,
+            authorization,
+            session: None,
+            body,
+            status,
+        }
+    }
+}
+
 /// Each refusal of the guard, from each of its layers, says `Cache-Control: no-store`
 /// (RFC 6750 §5.3 / RFC 9111 §5.2.2.5), so no shared cache stores it for another caller.
 #[tokio::test]
@@ -213,51 +239,50 @@ async fn every_refusal_of_the_guard_is_no_store() {
     let read = mcp.scoped_token("alice", "read");
     let ping = tool_call(1, "ping", json!({}));
     let secret = tool_call(1, "secret", json!({}));
-    let cases: [(
-        &str,
-        Option<String>,
-        Option<&str>,
-        &serde_json::Value,
-        StatusCode,
-    ); 6] = [
-        ("no token", None, None, &ping, StatusCode::UNAUTHORIZED),
-        (
+    let cases = [
+        Refusal::new("no token", None, &ping, StatusCode::UNAUTHORIZED),
+        Refusal::new(
             "malformed credentials",
             Some("Bearer a b".to_owned()),
-            None,
             &ping,
             StatusCode::BAD_REQUEST,
         ),
-        (
+        Refusal::new(
             "invalid token",
             Some("Bearer not-a-jwt".to_owned()),
-            None,
             &ping,
             StatusCode::UNAUTHORIZED,
         ),
-        (
+        Refusal::new(
             "missing required scope",
             Some(format!("Bearer {}", mcp.token("alice"))),
-            None,
             &ping,
             StatusCode::FORBIDDEN,
         ),
-        (
+        Refusal::new(
             "missing per-tool scope",
             Some(format!("Bearer {read}")),
-            None,
             &secret,
             StatusCode::FORBIDDEN,
         ),
-        (
-            "unknown session",
-            Some(format!("Bearer {read}")),
-            Some("no-such-session"),
-            &ping,
-            StatusCode::NOT_FOUND,
-        ),
+        Refusal {
+            session: Some("no-such-session"),
+            ..Refusal::new(
+                "unknown session",
+                Some(format!("Bearer {read}")),
+                &ping,
+                StatusCode::NOT_FOUND,
+            )
+        },
     ];
-    for (what, authorization, session, body, status) in cases {
+    for Refusal {
+        what,
+        authorization,
+        session,
+        body,
+        status,
+    } in cases
+    {
         let response = post(&mcp.url, authorization.as_deref(), session, body).await;
         assert_eq!(response.status(), status, "{what}");
         let cache_control = response
