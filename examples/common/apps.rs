@@ -18,7 +18,7 @@ use http_body_util::BodyExt as _;
 use http_body_util::combinators::UnsyncBoxBody;
 use hyper::body::Incoming;
 use mcp_auth::integrations::hyper::McpRouter;
-use mcp_auth::tower::{McpGuard, OperationScopes};
+use mcp_auth::tower::{McpGuard, OperationScopes, OperationScopesBuilder};
 use mcp_auth::verify::{ApiKey, PrefixRouter};
 use mcp_auth::{
     BearerAuth, BearerAuthBuilder, McpAuth, ProtectedResource, TokenVerifier, UserinfoVerifier,
@@ -112,11 +112,16 @@ pub fn guard_settings(setup: &Setup, guard: BearerAuthBuilder) -> BearerAuthBuil
 ///
 /// Never: the scopes are literals `build` accepts.
 pub fn operation_scopes() -> OperationScopes {
+    operation_scopes_builder()
+        .build()
+        .expect("the examples' per-tool scopes are valid scope tokens")
+}
+
+/// The settings of [`operation_scopes`], for variants (the load bench's trusted-headers route).
+pub fn operation_scopes_builder() -> OperationScopesBuilder {
     OperationScopes::builder()
         .tool("secret", [ADMIN_SCOPE])
         .known_scopes(["openid", "profile", "email"])
-        .build()
-        .expect("the examples' per-tool scopes are valid scope tokens")
 }
 
 /// The rmcp service of the examples (not guarded), serving the `whoami` and `secret` tools.
@@ -221,11 +226,13 @@ where
 }
 
 /// The request headers a web-page MCP client sends: the token, the JSON-RPC body's type, and
-/// the Streamable HTTP headers.
-pub const CORS_ALLOWED_HEADERS: [&str; 5] = [
+/// the Streamable HTTP headers (MCP 2026-07-28 adds `Mcp-Method` and `Mcp-Name`).
+pub const CORS_ALLOWED_HEADERS: [&str; 7] = [
     "authorization",
     "content-type",
     "mcp-protocol-version",
+    "mcp-method",
+    "mcp-name",
     "mcp-session-id",
     "last-event-id",
 ];

@@ -22,6 +22,7 @@ pub const DEFAULT_MAX_HEADER_BYTES: usize = 8 * 1024;
 ///
 /// Leading and trailing spaces or tabs around the value are ignored (RFC 9110 §5.5 excludes
 /// them from the field value); inside it, only spaces separate scheme and token.
+#[cfg(any(test, feature = "__fuzz"))]
 pub(crate) fn bearer_token<'a, I>(values: I, max_len: usize) -> Result<&'a str, BearerAuthError>
 where
     I: IntoIterator<Item = &'a [u8]>,

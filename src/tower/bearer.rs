@@ -41,7 +41,8 @@ impl BearerAuth {
 /// use std::convert::Infallible;
 /// use http::{Request, Response, StatusCode};
 /// use http_body_util::Full;
-/// /// use mcp_auth::{AuthInfo, AuthServer, AuthorizationServerMetadata, McpAuth, ProtectedResource, VerifyError};
+/// use bytes::Bytes;
+/// use mcp_auth::{AuthInfo, AuthServer, AuthorizationServerMetadata, McpAuth, ProtectedResource, VerifyError};
 /// use tower::{ServiceBuilder, ServiceExt, service_fn};
 ///
 /// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {

@@ -34,8 +34,10 @@ impl BearerAuth {
 ///    [`SessionBinding::default`]; it has no effect on servers that do not issue sessions
 ///    (stateless Streamable HTTP, MCP 2026-07-28);
 /// 3. [`OperationScopesLayer`]: the operation's scopes (403 `insufficient_scope` step-up
-///    challenge). Empty by default: no body is read, and tool handlers still get
-///    [`GrantedScopes`](crate::scope::GrantedScopes).
+///    challenge), from the body, or for MCP 2026-07-28 requests from their `Mcp-Method` /
+///    `Mcp-Name` headers, which must be present and agree with the body (400 with the JSON-RPC
+///    error `-32020` otherwise). Empty by default: no body is read (the 2026-07-28 headers are
+///    still required), and tool handlers still get [`GrantedScopes`](crate::scope::GrantedScopes).
 ///
 /// Get one from [`BearerAuth::mcp_guard`] (or [`McpGuard::new`]), set it up with
 /// [`operation_scopes`](Self::operation_scopes) and [`session_binding`](Self::session_binding)

@@ -18,8 +18,9 @@ pub use bearer::{BearerAuthLayer, BearerAuthService, ResponseFuture};
 pub use mcp_guard::{McpChecksLayer, McpChecksService, McpGuard, McpGuardLayer, McpGuardService};
 pub use metadata::{AUTHORIZATION_SERVER_METADATA_PATH, DEFAULT_METADATA_MAX_AGE, MetadataService};
 pub use operation_scopes::{
-    ChallengeScopes, DEFAULT_MAX_BODY_BYTES, DuplicateMember, OperationScopes,
-    OperationScopesBuilder, OperationScopesFuture, OperationScopesLayer, OperationScopesService,
+    ChallengeScopes, DEFAULT_MAX_BODY_BYTES, DuplicateMember, HEADER_MISMATCH_CODE, HeaderMismatch,
+    MCP_METHOD, MCP_NAME, MCP_PROTOCOL_VERSION, OperationScopes, OperationScopesBuilder,
+    OperationScopesFuture, OperationScopesLayer, OperationScopesService,
 };
 pub use session::{
     DEFAULT_MAX_SESSIONS, DEFAULT_MAX_SESSIONS_PER_PRINCIPAL, DEFAULT_SESSION_IDLE_TIMEOUT,

@@ -20,14 +20,14 @@ use common::setup::Setup;
 use mcp_auth::bearer::BearerChallenge;
 use mcp_auth::testing::{Endpoint, TestAuthServer};
 use reqwest::StatusCode;
-use rmcp::ServiceExt;
-use rmcp::model::CallToolRequestParams;
+use rmcp::model::{CallToolRequestParams, ProtocolVersion};
 use rmcp::service::ClientInitializeError;
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::auth::{AuthClient, AuthorizationRequest, OAuthState};
 use rmcp::transport::streamable_http_client::{
     AuthRequiredError, InsufficientScopeError, StreamableHttpClientTransportConfig,
 };
+use rmcp::{ClientLifecycleMode, ClientServiceExt, ServiceExt};
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 use url::Url;
@@ -341,4 +341,85 @@ async fn rmcp_client_reports_auth_required_for_a_token_of_another_resource() {
         challenge.resource_metadata.as_deref(),
         Some(setup.metadata_url.as_str())
     );
+}
+
+#[tokio::test]
+async fn rmcp_client_in_discover_mode_speaks_2026_07_28_through_the_guard() {
+    let running = Running::start(&[REQUIRED_SCOPE]).await;
+    let setup = &running.setup;
+    let discover = json!({"jsonrpc": "2.0", "id": "d", "method": "server/discover",
+        "params": {"_meta": {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientInfo": {"name": "bare", "version": "1"},
+            "io.modelcontextprotocol/clientCapabilities": {}}}});
+
+    // server/discover is no exception to "authorization MUST be included in every HTTP
+    // request": without a token, the same 401 challenge as any other request.
+    let bare = reqwest::Client::new()
+        .post(&setup.mcp_url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "server/discover")
+        .body(discover.to_string())
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(bare.status(), StatusCode::UNAUTHORIZED);
+    let challenge = bare
+        .headers()
+        .get("www-authenticate")
+        .and_then(|v| v.to_str().ok())
+        .map(BearerChallenge::parse)
+        .expect("a challenge")
+        .expect("a Bearer challenge");
+    assert_eq!(challenge.error, None);
+    assert_eq!(
+        challenge.resource_metadata.as_deref(),
+        Some(setup.metadata_url.as_str())
+    );
+    assert_eq!(challenge.scope, [REQUIRED_SCOPE]);
+
+    // With a token, rmcp's discover lifecycle: server/discover, then tools/list and
+    // tools/call with per-request _meta and the Mcp-Method / Mcp-Name headers, which the
+    // guard requires for 2026-07-28 and checks against the body.
+    let token = running
+        .dev()
+        .token()
+        .subject("alice")
+        .audience(setup.resource.clone())
+        .scope(REQUIRED_SCOPE)
+        .sign();
+    let transport = StreamableHttpClientTransport::from_config(
+        StreamableHttpClientTransportConfig::with_uri(setup.mcp_url.as_str()).auth_header(token),
+    );
+    let client = ()
+        .serve_with_lifecycle(
+            transport,
+            ClientLifecycleMode::Discover {
+                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+            },
+        )
+        .await
+        .expect("server/discover succeeds with a token");
+    let negotiated = client.peer_info().map(|info| info.protocol_version.clone());
+    assert_eq!(negotiated, Some(ProtocolVersion::V_2026_07_28));
+    let result = client
+        .call_tool(CallToolRequestParams::new("whoami"))
+        .await
+        .expect("tools/call whoami under 2026-07-28");
+    assert_ne!(result.is_error, Some(true), "whoami failed: {result:?}");
+    let identity = result.structured_content.clone().expect("identity");
+    assert_eq!(identity["sub"], "alice");
+    // The per-tool policy decides from the headers: `secret` needs `admin`.
+    let refused = client
+        .call_tool(CallToolRequestParams::new("secret"))
+        .await
+        .expect_err("secret needs admin");
+    assert!(
+        format!("{refused:?}").contains("insufficient_scope")
+            || format!("{refused:?}").contains("403"),
+        "{refused:?}"
+    );
+    let _ = client.cancel().await;
 }

@@ -7,7 +7,11 @@
 //! - `/mcp-bearer`: behind the bearer guard alone (`BearerAuthLayer`), the layout of a server
 //!   that needs no per-tool scopes;
 //! - `/mcp-noauth`: without any guard; a fixed `AuthInfo` stands in for the verified one, so
-//!   the tool does the same work. Comparing the routes gives the cost of authentication.
+//!   the tool does the same work. Comparing the routes gives the cost of authentication;
+//! - `/mcp-trusted`: the example's whole guard with
+//!   `OperationScopesBuilder::mcp_headers_checked_by_service` (rmcp 3.11 compares the MCP
+//!   2026-07-28 `Mcp-Method` / `Mcp-Name` headers with the body itself), so a 2026-07-28
+//!   request the headers allow is passed on without the guard reading its body.
 //!
 //! Build it with `cargo build --release -p mcp-auth-load --bin bench_server`: it is
 //! `target/release/bench_server`. Configure it like the whoami example (`PORT`,
@@ -37,6 +41,8 @@ use common::setup::Setup;
 const UNGUARDED_PATH: &str = "/mcp-noauth";
 /// The route serving the same MCP service behind the bearer guard alone.
 const BEARER_ONLY_PATH: &str = "/mcp-bearer";
+/// The route serving the same MCP service behind the whole guard, trusting rmcp's header check.
+const TRUSTED_HEADERS_PATH: &str = "/mcp-trusted";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -69,12 +75,30 @@ async fn main() -> ExitCode {
     })
     .layer(apps::mcp_service(&setup));
     let bearer_only = protection.guard.layer().layer(apps::mcp_service(&setup));
+    let trusted_policy = match apps::operation_scopes_builder()
+        .mcp_headers_checked_by_service()
+        .build()
+    {
+        Ok(policy) => policy,
+        Err(error) => {
+            eprintln!("error: the trusted-headers policy: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let trusted = protection
+        .guard
+        .mcp_guard()
+        .operation_scopes(trusted_policy)
+        .layer()
+        .layer(apps::mcp_service(&setup));
     let app = apps::axum_routes(&setup, &protection)
         .route_service(UNGUARDED_PATH, unguarded)
-        .route_service(BEARER_ONLY_PATH, bearer_only);
+        .route_service(BEARER_ONLY_PATH, bearer_only)
+        .route_service(TRUSTED_HEADERS_PATH, trusted);
     let here = setup.local_addr;
     println!("  unguarded twin      http://{here}{UNGUARDED_PATH}");
     println!("  bearer-only twin    http://{here}{BEARER_ONLY_PATH}");
+    println!("  trusted-headers twin http://{here}{TRUSTED_HEADERS_PATH}");
     match axum::serve(listener, app)
         .with_graceful_shutdown(common::shutdown_signal())
         .await

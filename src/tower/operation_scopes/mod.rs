@@ -1,13 +1,18 @@
 //! Per-operation scopes with step-up challenges: [`OperationScopes`] (the policy) and its
 //! [`OperationScopesBuilder`]; the middleware that applies it, [`OperationScopesLayer`],
 //! [`OperationScopesService`] and their [`OperationScopesFuture`]. The overview and examples
-//! are on [`OperationScopes`]; the JSON-RPC probe that reads the body is in `probe`.
+//! are on [`OperationScopes`]; the JSON-RPC probe that reads the body is in `probe`, the MCP
+//! 2026-07-28 request headers (`Mcp-Method`, `Mcp-Name`) in `headers`.
 
+mod headers;
 mod layer;
 mod probe;
 
 use std::collections::HashMap;
 
+pub use headers::{
+    HEADER_MISMATCH_CODE, HeaderMismatch, MCP_METHOD, MCP_NAME, MCP_PROTOCOL_VERSION,
+};
 pub use layer::{OperationScopesFuture, OperationScopesLayer, OperationScopesService};
 
 use self::probe::Incoming;
@@ -27,9 +32,23 @@ const TOOLS_CALL: &str = "tools/call";
 /// scopes in the order the policy lists them (message order for batches), then (for
 /// [`RequiredAndGranted`](Self::RequiredAndGranted)) the granted scopes in the token's order,
 /// without repeats.
+///
+/// The default, [`ByRevision`](Self::ByRevision), follows the revision the request speaks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ChallengeScopes {
+    /// The strategy of the revision the request names in `MCP-Protocol-Version`, the one place
+    /// a stateless server learns the negotiated revision: [`Required`](Self::Required) for MCP
+    /// 2026-07-28 and later (and for a value the crate cannot read, which it treats as the
+    /// newest revision), [`RequiredAndGranted`](Self::RequiredAndGranted) for 2025-11-25 and
+    /// earlier, and for requests without the header (2025-03-26 clients). The default.
+    ///
+    /// So each client gets what its revision asks of servers: 2026-07-28 clients accumulate
+    /// scopes themselves ("Scope accumulation across operations is a client-side
+    /// responsibility") and are challenged with the operation's scopes only; older clients
+    /// (the TypeScript SDK 1.x requests exactly the challenged `scope`) keep what they had.
+    #[default]
+    ByRevision,
     /// Every scope the operation needs: the guard's required scopes and the operation's own
     /// (MCP 2026-07-28: "the scopes needed to satisfy the current operation"; accumulating
     /// scopes across operations is the client's job).
@@ -37,16 +56,25 @@ pub enum ChallengeScopes {
     /// Those plus the scopes the token already has that this resource recognises (MCP
     /// 2025-11-25's recommended strategy: "include both existing relevant scopes and newly
     /// required scopes", so that a client that requests exactly the challenged scopes does not
-    /// lose what it had). The default: it is valid under both versions, and clients that do
-    /// not accumulate scopes themselves (the TypeScript SDK 1.x requests exactly the
-    /// challenged `scope`) keep working.
+    /// lose what it had). Valid under both revisions; [`ByRevision`](Self::ByRevision) uses it
+    /// for 2025-11-25 and earlier.
     ///
     /// A granted scope is *recognised* when the guard requires it, the policy names it, the
     /// guard's scope hierarchy names it, or it is listed with
     /// [`OperationScopesBuilder::known_scopes`]. Others (`openid`, `offline_access`, scopes of other
     /// APIs) are never echoed.
-    #[default]
     RequiredAndGranted,
+}
+
+impl ChallengeScopes {
+    /// The strategy for a request of `revision`.
+    fn for_revision(self, revision: headers::Revision) -> Self {
+        match (self, revision) {
+            (Self::ByRevision, headers::Revision::Modern { .. }) => Self::Required,
+            (Self::ByRevision, headers::Revision::Legacy) => Self::RequiredAndGranted,
+            (chosen, _) => chosen,
+        }
+    }
 }
 
 /// The per-operation scope policy: which scopes an MCP operation needs on top of the bearer
@@ -154,13 +182,16 @@ pub enum ChallengeScopes {
 ///
 /// # What the layer decides, and what it leaves to the MCP service
 ///
+/// For the revisions before 2026-07-28 (the next section has what changes with it):
+///
 /// - Requests other than `POST`, and every request when the policy is empty: passed on
 ///   without reading the body.
 /// - A body that is not JSON, a JSON value that is not a JSON-RPC message, a method or tool
 ///   the policy does not name: passed on unchanged (the MCP service answers parse errors and
 ///   unknown methods as it always does).
-/// - A JSON-RPC batch (an array, from MCP 2025-03-26): every message in it must be allowed;
-///   the challenge names the scopes of the whole batch.
+/// - A JSON-RPC batch (an array, MCP 2025-03-26 only; later revisions removed batches): every
+///   message in it must be allowed; the challenge names the scopes of the whole batch. Under
+///   2026-07-28 a batch is refused (see below).
 /// - A message that has `method`, `params` or `params.name` twice: 400, since the layer and
 ///   the MCP service might read different values.
 /// - A body over the cap: 413 (from `Content-Length` before reading, or while reading); a body
@@ -168,6 +199,49 @@ pub enum ChallengeScopes {
 /// - A body with a `Content-Encoding` other than `identity` (gzip, br, ...): 415 with
 ///   `Accept-Encoding: identity`, unread. The layer decides on the JSON it reads, and compressed
 ///   bytes are not JSON; decompress in front of the guard if your clients compress requests.
+///
+/// # MCP 2026-07-28: `Mcp-Method` and `Mcp-Name`
+///
+/// From 2026-07-28 a client copies the operation into headers on every POST (Streamable HTTP,
+/// *Request Metadata*): `Mcp-Method` (the body's `method`), and `Mcp-Name` for `tools/call`
+/// and `prompts/get` (`params.name`) and `resources/read` (`params.uri`), as
+/// `=?base64?<Base64 of UTF-8>?=` when the value is not plain header-safe ASCII. The layer
+/// picks how to read a `POST` from its `MCP-Protocol-Version` header:
+///
+/// | `MCP-Protocol-Version` | What the layer does |
+/// |---|---|
+/// | absent (2025-03-26 clients), `2024-11-05`, `2025-03-26`, `2025-06-18`, `2025-11-25` | the body decides, as above; `Mcp-*` headers are not trusted |
+/// | `2026-07-28`, a later or unreadable value (treated as the newest revision: the stricter reading) | `Mcp-Method` (and `Mcp-Name` for the three methods) required, once each; the policy decides from them; then the body must agree |
+/// | twice | refused |
+///
+/// For a 2026-07-28 request:
+///
+/// - a missing, repeated or malformed header (characters outside visible ASCII, a
+///   `=?base64?…?=` value that is not padded standard Base64 of UTF-8) is refused before the
+///   policy runs, even when the policy is empty (the check reads no body);
+/// - the policy decides from the headers: an operation the token does not cover gets the 403
+///   step-up challenge **without the body being read**;
+/// - an allowed operation's body is read (same cap, same `Content-Encoding` rule) and must be
+///   one JSON-RPC object whose `method`, and `params.name` or `params.uri`, equal the headers
+///   exactly (case-sensitive, after decoding); a batch, a duplicate member, a body that is not
+///   one JSON object, or any difference is refused. So the scopes checked are always those of
+///   the operation the MCP service runs;
+/// - refusals of the headers are `400 Bad Request` with a JSON-RPC error response, code
+///   `-32020` (`HeaderMismatch`, [`HEADER_MISMATCH_CODE`]), the request's `id` when the body
+///   was read, and a message naming the header ([`HeaderMismatch`] lists the cases):
+///
+/// ```text
+/// HTTP/1.1 400 Bad Request
+/// Content-Type: application/json
+///
+/// {"jsonrpc":"2.0","id":1,"error":{"code":-32020,"message":"Header mismatch: the `Mcp-Name`
+///  header does not match `params.name` in the request body; send the same value in both"}}
+/// ```
+///
+/// With [`mcp_headers_checked_by_service`](OperationScopesBuilder::mcp_headers_checked_by_service)
+/// (for MCP services that compare headers and body themselves, as rmcp 3.11 does), an allowed
+/// `2026-07-28` request is passed on without its body being read. The step-up challenge's
+/// `scope` follows the request's revision by default ([`ChallengeScopes::ByRevision`]).
 ///
 /// # Checking scopes inside a tool
 ///
@@ -220,6 +294,7 @@ pub struct OperationScopes {
     known: Vec<String>,
     challenge: ChallengeScopes,
     max_body_bytes: usize,
+    headers_checked_by_service: bool,
 }
 
 impl Default for OperationScopes {
@@ -232,6 +307,7 @@ impl Default for OperationScopes {
             known: Vec::new(),
             challenge: ChallengeScopes::default(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            headers_checked_by_service: false,
         }
     }
 }
@@ -264,20 +340,49 @@ impl OperationScopes {
             if let Some(member) = message.duplicate {
                 return Err(DuplicateMember { member });
             }
-            let Some(method) = &message.method else {
-                continue;
-            };
-            let tool = match &message.tool {
-                Some(tool) if method == TOOLS_CALL => self.tools.get(tool),
-                _ => None,
-            };
-            for scope in self.methods.get(method).into_iter().chain(tool).flatten() {
-                if !scopes.contains(&scope.as_str()) {
-                    scopes.push(scope);
-                }
+            if let Some(method) = &message.method {
+                self.add_scopes(method, message.name.as_deref(), &mut scopes);
             }
         }
         Ok(scopes)
+    }
+
+    /// The scopes one operation needs from this policy, not counting the guard's required
+    /// scopes: those of `method`, then, for `tools/call`, those of the tool `name` (the
+    /// decoded `Mcp-Name` of an MCP 2026-07-28 request, or the body's `params.name`), in the
+    /// order listed, without repeats.
+    ///
+    /// ```
+    /// use mcp_auth::tower::OperationScopes;
+    ///
+    /// let policy = OperationScopes::builder()
+    ///     .method("tools/call", ["mcp:tools"])
+    ///     .tool("delete_file", ["files:write"])
+    ///     .build()?;
+    /// assert_eq!(
+    ///     policy.scopes_for_operation("tools/call", Some("delete_file")),
+    ///     ["mcp:tools", "files:write"]
+    /// );
+    /// // A name only selects a tool under `tools/call`.
+    /// assert!(policy.scopes_for_operation("prompts/get", Some("delete_file")).is_empty());
+    /// # Ok::<(), mcp_auth::ConfigError>(())
+    /// ```
+    pub fn scopes_for_operation(&self, method: &str, name: Option<&str>) -> Vec<&str> {
+        let mut scopes = Vec::new();
+        self.add_scopes(method, name, &mut scopes);
+        scopes
+    }
+
+    fn add_scopes<'a>(&'a self, method: &str, name: Option<&str>, scopes: &mut Vec<&'a str>) {
+        let tool = match name {
+            Some(tool) if method == TOOLS_CALL => self.tools.get(tool),
+            _ => None,
+        };
+        for scope in self.methods.get(method).into_iter().chain(tool).flatten() {
+            if !scopes.contains(&scope.as_str()) {
+                scopes.push(scope);
+            }
+        }
     }
 
     /// Every scope the policy names.
@@ -330,15 +435,17 @@ impl OperationScopesBuilder {
     /// Scopes this resource recognises besides those the guard and the policy name (for
     /// example scopes a tool checks itself through
     /// [`GrantedScopes`](crate::scope::GrantedScopes)). Only matters for
-    /// [`ChallengeScopes::RequiredAndGranted`]: granted scopes are repeated in challenges only
-    /// when the resource recognises them. Default: none.
+    /// [`ChallengeScopes::RequiredAndGranted`] (which [`ChallengeScopes::ByRevision`] uses for
+    /// requests before 2026-07-28): granted scopes are repeated in challenges only when the
+    /// resource recognises them. Default: none.
     pub fn known_scopes(mut self, scopes: impl IntoIterator<Item = impl Into<String>>) -> Self {
         extend_unique(&mut self.policy.known, scopes.into_iter().map(Into::into));
         self
     }
 
-    /// Which scopes a step-up challenge names. Default:
-    /// [`ChallengeScopes::RequiredAndGranted`].
+    /// Which scopes a step-up challenge names. Default: [`ChallengeScopes::ByRevision`]
+    /// ([`Required`](ChallengeScopes::Required) for MCP 2026-07-28 requests,
+    /// [`RequiredAndGranted`](ChallengeScopes::RequiredAndGranted) for older ones).
     pub fn challenge_scopes(mut self, strategy: ChallengeScopes) -> Self {
         self.policy.challenge = strategy;
         self
@@ -348,6 +455,27 @@ impl OperationScopesBuilder {
     /// without being read whole. Default: [`DEFAULT_MAX_BODY_BYTES`] (4 MiB).
     pub fn max_body_bytes(mut self, limit: usize) -> Self {
         self.policy.max_body_bytes = limit;
+        self
+    }
+
+    /// Lets MCP 2026-07-28 requests through without reading their body once their
+    /// `Mcp-Method` and `Mcp-Name` headers allow the operation, because the MCP service behind
+    /// the guard compares those headers with the body itself and refuses a mismatch before
+    /// running anything. Off by default: the layer reads the body and checks that it agrees
+    /// (400 with the JSON-RPC error `-32020` otherwise).
+    ///
+    /// Only say so when it is true. rmcp 3.11's `StreamableHttpService` is such a service: it
+    /// checks `Mcp-Method` and `Mcp-Name` against the message it parsed (and answers 400
+    /// `-32020`) for every request whose `MCP-Protocol-Version` is 2026-07-28 or later, in both
+    /// its stateless and its session mode. A service that does not check lets a client name a
+    /// harmless tool in `Mcp-Name` and call another in the body.
+    ///
+    /// Even then the body is read and checked for a request whose `MCP-Protocol-Version` is
+    /// not exactly a revision this crate knows the header rules of (today `2026-07-28`: a later
+    /// or unreadable value), and nothing changes for older revisions (the body decides). What
+    /// it saves is the body read and parse, about 1 µs per request (see BENCHMARKS.md).
+    pub fn mcp_headers_checked_by_service(mut self) -> Self {
+        self.policy.headers_checked_by_service = true;
         self
     }
 

@@ -1,6 +1,7 @@
 //! The JSON-RPC probe: reads just enough of a request body to know which operations it asks
-//! for (each message's `method` and, for `tools/call`, `params.name`), skipping everything
-//! else without building it, and noticing the members that appear twice.
+//! for (each message's `method`, `params.name` and `params.uri`, and its `id` for error
+//! answers), skipping everything else without building it, and noticing the decisive members
+//! that appear twice.
 
 use std::fmt;
 
@@ -42,23 +43,34 @@ pub(super) enum Incoming {
     Other,
 }
 
-/// One message: its method and, for `tools/call`, the tool.
+/// One message: its method, `params.name` (the tool of a `tools/call`, the prompt of a
+/// `prompts/get`) and `params.uri` (the resource of a `resources/read`), each when it is a
+/// string, and its `id` when it is a string or an integer.
 #[derive(Default)]
 pub(super) struct Probe {
     pub(super) method: Option<String>,
-    pub(super) tool: Option<String>,
-    /// The first decisive member that appears twice: `method`, `params` or `params.name`.
+    pub(super) name: Option<String>,
+    pub(super) uri: Option<String>,
+    pub(super) id: Option<serde_json::Value>,
+    /// The first decisive member that appears twice: `method`, `params`, `params.name` or
+    /// `params.uri`.
     pub(super) duplicate: Option<&'static str>,
 }
 
 impl Incoming {
     /// What `body` holds; anything that is not JSON is no message.
     pub(super) fn read(body: &[u8]) -> Vec<Probe> {
-        match serde_json::from_slice::<Incoming>(body) {
-            Ok(Incoming::One(message)) => vec![message],
-            Ok(Incoming::Batch(messages)) => messages,
-            Ok(Incoming::Other) | Err(_) => Vec::new(),
+        match Self::parse(body) {
+            Incoming::One(message) => vec![message],
+            Incoming::Batch(messages) => messages,
+            Incoming::Other => Vec::new(),
         }
+    }
+
+    /// What `body` holds, telling one message from a batch; anything that is not JSON (or has
+    /// bytes after the JSON value) is [`Incoming::Other`].
+    pub(super) fn parse(body: &[u8]) -> Incoming {
+        serde_json::from_slice::<Incoming>(body).unwrap_or(Incoming::Other)
     }
 }
 
@@ -117,6 +129,8 @@ enum Key {
     Method,
     Params,
     Name,
+    Uri,
+    Id,
     Other,
 }
 
@@ -133,6 +147,8 @@ impl<'de> Deserialize<'de> for Key {
                     "method" => Key::Method,
                     "params" => Key::Params,
                     "name" => Key::Name,
+                    "uri" => Key::Uri,
+                    "id" => Key::Id,
                     _ => Key::Other,
                 })
             }
@@ -157,12 +173,14 @@ fn probe_message<'de, A: MapAccess<'de>>(mut map: A) -> Result<Probe, A::Error> 
                     probe.duplicate.get_or_insert("params");
                 }
                 let params = map.next_value::<ParamsProbe>()?;
-                if params.duplicate_name {
-                    probe.duplicate.get_or_insert("params.name");
+                if let Some(member) = params.duplicate {
+                    probe.duplicate.get_or_insert(member);
                 }
-                probe.tool = params.name;
+                probe.name = params.name;
+                probe.uri = params.uri;
             }
-            Key::Name | Key::Other => {
+            Key::Id => probe.id = map.next_value::<MaybeId>()?.0,
+            Key::Name | Key::Uri | Key::Other => {
                 map.next_value::<IgnoredAny>()?;
             }
         }
@@ -170,10 +188,13 @@ fn probe_message<'de, A: MapAccess<'de>>(mut map: A) -> Result<Probe, A::Error> 
     Ok(probe)
 }
 
-/// `params`: its `name`, if it is an object with a string `name`.
+/// `params`: its string `name` and `uri`, if it is an object that has them.
+#[derive(Default)]
 struct ParamsProbe {
     name: Option<String>,
-    duplicate_name: bool,
+    uri: Option<String>,
+    /// `params.name` or `params.uri`, when it appears twice.
+    duplicate: Option<&'static str>,
 }
 
 impl<'de> Deserialize<'de> for ParamsProbe {
@@ -185,36 +206,35 @@ impl<'de> Deserialize<'de> for ParamsProbe {
                 f.write_str("JSON-RPC params")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ParamsProbe, A::Error> {
-                let mut params = ParamsProbe {
-                    name: None,
-                    duplicate_name: false,
-                };
-                let mut seen_name = false;
+                let mut params = ParamsProbe::default();
+                let (mut seen_name, mut seen_uri) = (false, false);
                 while let Some(key) = map.next_key::<Key>()? {
-                    if let Key::Name = key {
-                        params.duplicate_name |= std::mem::replace(&mut seen_name, true);
-                        params.name = map.next_value::<MaybeString>()?.0;
-                    } else {
-                        map.next_value::<IgnoredAny>()?;
+                    match key {
+                        Key::Name => {
+                            if std::mem::replace(&mut seen_name, true) {
+                                params.duplicate.get_or_insert("params.name");
+                            }
+                            params.name = map.next_value::<MaybeString>()?.0;
+                        }
+                        Key::Uri => {
+                            if std::mem::replace(&mut seen_uri, true) {
+                                params.duplicate.get_or_insert("params.uri");
+                            }
+                            params.uri = map.next_value::<MaybeString>()?.0;
+                        }
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
                     }
                 }
                 Ok(params)
             }
             fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<ParamsProbe, A::Error> {
-                skip_seq(seq).map(|()| ParamsProbe::none())
+                skip_seq(seq).map(|()| ParamsProbe::default())
             }
-            visit_scalars_as!(ParamsProbe::none(), str);
+            visit_scalars_as!(ParamsProbe::default(), str);
         }
         deserializer.deserialize_any(ParamsVisitor)
-    }
-}
-
-impl ParamsProbe {
-    fn none() -> Self {
-        Self {
-            name: None,
-            duplicate_name: false,
-        }
     }
 }
 
@@ -242,6 +262,54 @@ impl<'de> Deserialize<'de> for MaybeString {
             visit_scalars_as!(MaybeString(None));
         }
         deserializer.deserialize_any(MaybeStringVisitor)
+    }
+}
+
+/// The longest string `id` kept for an error answer; a longer one is left out of it.
+const MAX_ECHOED_ID: usize = 256;
+
+/// A JSON-RPC `id` worth repeating in an error answer: a string (of at most
+/// [`MAX_ECHOED_ID`] bytes) or an integer; `None` for anything else (skipped without being
+/// built).
+struct MaybeId(Option<serde_json::Value>);
+
+impl<'de> Deserialize<'de> for MaybeId {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct MaybeIdVisitor;
+        impl<'de> Visitor<'de> for MaybeIdVisitor {
+            type Value = MaybeId;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON-RPC id")
+            }
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<MaybeId, E> {
+                Ok(MaybeId(
+                    (value.len() <= MAX_ECHOED_ID).then(|| value.to_owned().into()),
+                ))
+            }
+            fn visit_i64<E: de::Error>(self, value: i64) -> Result<MaybeId, E> {
+                Ok(MaybeId(Some(value.into())))
+            }
+            fn visit_u64<E: de::Error>(self, value: u64) -> Result<MaybeId, E> {
+                Ok(MaybeId(Some(value.into())))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<MaybeId, E> {
+                Ok(MaybeId(None))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<MaybeId, E> {
+                Ok(MaybeId(None))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<MaybeId, E> {
+                Ok(MaybeId(None))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<MaybeId, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(MaybeId(None))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<MaybeId, A::Error> {
+                skip_seq(seq).map(|()| MaybeId(None))
+            }
+        }
+        deserializer.deserialize_any(MaybeIdVisitor)
     }
 }
 
