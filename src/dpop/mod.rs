@@ -24,15 +24,18 @@
 
 mod htu;
 mod nonce;
-pub(crate) mod proof;
+mod proof;
 mod thumbprint;
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use nonce::{DEFAULT_NONCE_WINDOW, MAX_NONCE_WINDOW, MIN_NONCE_WINDOW, NonceConfig};
 pub(crate) use nonce::Nonces;
+pub use nonce::{DEFAULT_NONCE_WINDOW, MAX_NONCE_WINDOW, MIN_NONCE_WINDOW, NonceConfig};
+pub(crate) use proof::{CheckedProof, ProofTarget, check_proof};
+#[cfg(feature = "test-util")]
+pub(crate) use thumbprint::jwk_thumbprint;
 
 use crate::error::ConfigError;
 use crate::store::{MemoryStore, StateStore};
@@ -69,7 +72,8 @@ pub struct DpopConfig {
     settings: DpopSettings,
 }
 
-/// The checked settings the guard runs with.
+/// The checked settings the guard runs with. `public_base_url` is the configured one until
+/// [`DpopConfig::for_resource`] fills in the default (the resource's origin).
 #[derive(Clone)]
 pub(crate) struct DpopSettings {
     pub(crate) algorithms: Vec<JwsAlgorithm>,
@@ -118,8 +122,43 @@ impl DpopConfig {
         self.settings.require
     }
 
-    pub(crate) fn into_settings(self) -> DpopSettings {
-        self.settings
+    /// The settings of a guard for `resource`: the `htu` base defaults to the resource's
+    /// origin.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::DpopNoPublicUrl`] when there is neither a public base URL nor a resource
+    /// identifier with an http(s) origin.
+    pub(crate) fn for_resource(self, resource: Option<&str>) -> Result<DpopSettings, ConfigError> {
+        let mut settings = self.settings;
+        if settings.public_base_url.is_none() {
+            let origin = resource
+                .and_then(origin_of)
+                .ok_or(ConfigError::DpopNoPublicUrl)?;
+            settings.public_base_url = Some(check_base_url(&origin)?);
+        }
+        Ok(settings)
+    }
+}
+
+impl DpopSettings {
+    /// The `algs` of the DPoP challenge and `dpop_signing_alg_values_supported`.
+    pub(crate) fn algorithm_names(&self) -> Vec<String> {
+        self.algorithms
+            .iter()
+            .map(|alg| alg.as_str().to_owned())
+            .collect()
+    }
+
+    /// How long a used `jti` is remembered: the whole `iat` window.
+    pub(crate) fn replay_ttl(&self) -> Duration {
+        self.iat_past.saturating_add(self.iat_future)
+    }
+
+    /// The URL a proof's `htu` must name for a request to `path`, or `None` when no URL can
+    /// be formed (then no proof can match).
+    pub(crate) fn expected_htu(&self, path: &str) -> Option<String> {
+        htu::expected(self.public_base_url.as_deref()?, path)
     }
 }
 
@@ -187,9 +226,10 @@ impl DpopConfigBuilder {
         self
     }
 
-    /// Server nonces (RFC 9449 §8): `true` for a random secret and a 5-minute window, a
+    /// Server nonces (RFC 9449 §9): `true` for a random secret and a 5-minute window, a
     /// [`NonceConfig`] to choose, `false` (the default) for none. With nonces, a proof without
-    /// a current nonce gets 401 `use_dpop_nonce` and a `DPoP-Nonce` header.
+    /// a current nonce gets 401 `use_dpop_nonce` and a `DPoP-Nonce` header; a nonce is accepted
+    /// in the window it was issued in and the next one.
     pub fn nonces(mut self, nonces: impl Into<NonceSetting>) -> Self {
         self.nonces = match nonces.into() {
             NonceSetting(Some(config)) => Some(config),
@@ -271,7 +311,7 @@ impl From<NonceConfig> for NonceSetting {
 
 /// `url` as a base for `htu`: absolute http(s) with a host, no query or fragment; kept as
 /// given but without a trailing slash.
-pub(crate) fn check_base_url(url: &str) -> Result<String, ConfigError> {
+fn check_base_url(url: &str) -> Result<String, ConfigError> {
     let refuse = || ConfigError::DpopPublicBaseUrl {
         url: url.to_owned(),
     };
@@ -288,7 +328,7 @@ pub(crate) fn check_base_url(url: &str) -> Result<String, ConfigError> {
 }
 
 /// The origin (scheme, host, port) of a resource identifier, the default `htu` base.
-pub(crate) fn origin_of(resource: &str) -> Option<String> {
+fn origin_of(resource: &str) -> Option<String> {
     let parsed = url::Url::parse(resource).ok()?;
     match parsed.origin() {
         origin @ url::Origin::Tuple(..) => Some(origin.ascii_serialization()),

@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 use super::htu;
 use super::thumbprint::jwk_thumbprint;
 use super::{DpopSettings, ProofError};
+use crate::verify::JwsAlgorithm;
 
 /// The longest `DPoP` header accepted: 8 KiB (an RSA-4096 JWK and claims fit easily).
 const MAX_PROOF_BYTES: usize = 8 * 1024;
@@ -68,12 +69,15 @@ pub(crate) fn check_proof(
         segments.next(),
         segments.next(),
     ) else {
-        return Err(invalid("the DPoP proof is not a compact JWS of three parts"));
+        return Err(invalid(
+            "the DPoP proof is not a compact JWS of three parts",
+        ));
     };
     if signature_b64.is_empty() {
         return Err(invalid("the DPoP proof has no signature"));
     }
-    let header = json_segment(header_b64).ok_or(invalid("the DPoP proof header is not a JSON object"))?;
+    let header =
+        json_segment(header_b64).ok_or(invalid("the DPoP proof header is not a JSON object"))?;
     let typ = header.get("typ").and_then(Value::as_str);
     if !typ.is_some_and(|t| t.eq_ignore_ascii_case("dpop+jwt")) {
         return Err(invalid("the DPoP proof's typ is not dpop+jwt"));
@@ -81,17 +85,26 @@ pub(crate) fn check_proof(
     let alg = header
         .get("alg")
         .and_then(Value::as_str)
-        .and_then(crate::verify::JwsAlgorithm::from_name)
+        .and_then(JwsAlgorithm::from_name)
         .filter(|alg| settings.algorithms.contains(alg))
-        .ok_or(invalid("the DPoP proof's alg is not one of the allowed algorithms"))?;
+        .ok_or(invalid(
+            "the DPoP proof's alg is not one of the allowed algorithms",
+        ))?;
     let Some(Value::Object(jwk)) = header.get("jwk") else {
         return Err(invalid("the DPoP proof header has no jwk object"));
     };
     if PRIVATE_MEMBERS.iter().any(|m| jwk.contains_key(*m)) {
-        return Err(invalid("the DPoP proof's jwk contains private key material"));
+        return Err(invalid(
+            "the DPoP proof's jwk contains private key material",
+        ));
     }
     if jwk.get("kty").and_then(Value::as_str) != Some(alg.key_type()) {
         return Err(invalid("the DPoP proof's jwk kty does not match its alg"));
+    }
+    if let Some(curve) = curve_of(alg)
+        && jwk.get("crv").and_then(Value::as_str) != Some(curve)
+    {
+        return Err(invalid("the DPoP proof's jwk crv does not match its alg"));
     }
     let jkt = jwk_thumbprint(jwk).map_err(invalid)?;
     let parsed: Jwk = serde_json::from_value(Value::Object(jwk.clone()))
@@ -116,7 +129,9 @@ pub(crate) fn check_proof(
         .and_then(Value::as_str)
         .and_then(htu::normalise);
     if proof_htu.as_deref() != Some(target.htu) {
-        return Err(invalid("the DPoP proof's htu is not the URL of this request"));
+        return Err(invalid(
+            "the DPoP proof's htu is not the URL of this request",
+        ));
     }
     let iat = claims
         .get("iat")
@@ -133,7 +148,9 @@ pub(crate) fn check_proof(
     }
     let ath = URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, target.token.as_bytes()));
     if claims.get("ath").and_then(Value::as_str) != Some(ath.as_str()) {
-        return Err(invalid("the DPoP proof's ath is not the hash of this access token"));
+        return Err(invalid(
+            "the DPoP proof's ath is not the hash of this access token",
+        ));
     }
     let jti = claims
         .get("jti")
@@ -152,6 +169,16 @@ pub(crate) fn check_proof(
     let mut jti_hash = [0u8; 32];
     jti_hash.copy_from_slice(digest::digest(&digest::SHA256, jti.as_bytes()).as_ref());
     Ok(CheckedProof { jkt, jti_hash })
+}
+
+/// The JWK `crv` an algorithm's keys must name (RSA keys have none).
+fn curve_of(alg: JwsAlgorithm) -> Option<&'static str> {
+    match alg {
+        JwsAlgorithm::Es256 => Some("P-256"),
+        JwsAlgorithm::Es384 => Some("P-384"),
+        JwsAlgorithm::EdDsa => Some("Ed25519"),
+        _ => None,
+    }
 }
 
 /// A base64url segment decoded as a JSON object.

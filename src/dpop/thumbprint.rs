@@ -70,8 +70,10 @@ mod tests {
     #[test]
     fn optional_members_and_order_do_not_change_the_thumbprint() {
         let a = thumb(json!({"kty": "EC", "crv": "P-256", "x": "xx", "y": "yy"})).unwrap();
-        let b = thumb(json!({"y": "yy", "use": "sig", "x": "xx", "kid": "k", "crv": "P-256", "kty": "EC"}))
-            .unwrap();
+        let b = thumb(
+            json!({"y": "yy", "use": "sig", "x": "xx", "kid": "k", "crv": "P-256", "kty": "EC"}),
+        )
+        .unwrap();
         assert_eq!(a, b);
         let okp = thumb(json!({"kty": "OKP", "crv": "Ed25519", "x": "xx"})).unwrap();
         assert_ne!(a, okp);
