@@ -106,6 +106,11 @@ pub(crate) fn check_proof(
     {
         return Err(invalid("the DPoP proof's jwk crv does not match its alg"));
     }
+    if alg.key_type() == "RSA" && !rsa_modulus_is_strong(jwk) {
+        return Err(invalid(
+            "the DPoP proof's RSA key is shorter than 2048 bits",
+        ));
+    }
     let jkt = jwk_thumbprint(jwk).map_err(invalid)?;
     let parsed: Jwk = serde_json::from_value(Value::Object(jwk.clone()))
         .map_err(|_| invalid("the DPoP proof's jwk is not a valid public key"))?;
@@ -171,6 +176,17 @@ pub(crate) fn check_proof(
     Ok(CheckedProof { jkt, jti_hash })
 }
 
+/// Whether an RSA JWK's modulus `n` has at least 2048 bits (the JWT verifier's floor too).
+fn rsa_modulus_is_strong(jwk: &Map<String, Value>) -> bool {
+    let Some(n) = jwk.get("n").and_then(Value::as_str) else {
+        return false;
+    };
+    URL_SAFE_NO_PAD.decode(n).is_ok_and(|n| {
+        let significant = n.iter().skip_while(|b| **b == 0).count();
+        significant >= 256
+    })
+}
+
 /// The JWK `crv` an algorithm's keys must name (RSA keys have none).
 fn curve_of(alg: JwsAlgorithm) -> Option<&'static str> {
     match alg {
@@ -187,5 +203,110 @@ fn json_segment(segment: &str) -> Option<Map<String, Value>> {
     match serde_json::from_slice(&bytes).ok()? {
         Value::Object(map) => Some(map),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_lc_rs::rand::SystemRandom;
+    use aws_lc_rs::rsa::KeySize;
+    use aws_lc_rs::signature::{
+        Ed25519KeyPair, KeyPair, RSA_PKCS1_SHA256, RSA_PSS_SHA256, RsaKeyPair,
+        RsaPublicKeyComponents,
+    };
+    use serde_json::json;
+
+    use super::*;
+    use crate::dpop::DpopConfig;
+
+    const HTU: &str = "https://api.example.com/mcp";
+    const NOW: i64 = 1_800_000_000;
+
+    fn b64(bytes: &[u8]) -> String {
+        URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    /// A compact JWS over `header` and the claims of a proof for `token`, signed by `sign`.
+    fn proof(header: Value, token: &str, sign: impl Fn(&[u8]) -> Vec<u8>) -> String {
+        let ath = b64(digest::digest(&digest::SHA256, token.as_bytes()).as_ref());
+        let claims = json!({"jti": "j-1", "htm": "POST", "htu": HTU, "iat": NOW, "ath": ath});
+        let input = format!(
+            "{}.{}",
+            b64(header.to_string().as_bytes()),
+            b64(claims.to_string().as_bytes())
+        );
+        format!("{input}.{}", b64(&sign(input.as_bytes())))
+    }
+
+    fn check(proof: &str) -> Result<CheckedProof, ProofError> {
+        let settings = DpopConfig::builder()
+            .build()
+            .unwrap()
+            .for_resource(Some(HTU))
+            .unwrap();
+        let target = ProofTarget {
+            method: "POST",
+            htu: HTU,
+            token: "tok",
+            now: NOW,
+        };
+        check_proof(&settings, &[HeaderValue::from_str(proof).unwrap()], &target)
+    }
+
+    #[test]
+    fn eddsa_proofs_verify_and_their_thumbprint_is_rfc7638() {
+        let pair = Ed25519KeyPair::generate().unwrap();
+        let jwk = json!({"kty": "OKP", "crv": "Ed25519", "x": b64(pair.public_key().as_ref())});
+        let header = json!({"typ": "dpop+jwt", "alg": "EdDSA", "jwk": jwk});
+        let good = proof(header.clone(), "tok", |m| pair.sign(m).as_ref().to_vec());
+        let checked = check(&good).unwrap();
+        assert_eq!(
+            checked.jkt,
+            jwk_thumbprint(jwk.as_object().unwrap()).unwrap()
+        );
+        // The same header claiming ES256 is refused before any signature check.
+        let mut lying = header;
+        lying["alg"] = "ES256".into();
+        let bad = proof(lying, "tok", |m| pair.sign(m).as_ref().to_vec());
+        assert!(matches!(check(&bad), Err(ProofError::Invalid(_))));
+    }
+
+    #[test]
+    fn rsa_proofs_verify_with_pkcs1_and_pss() {
+        let pair = RsaKeyPair::generate(KeySize::Rsa2048).unwrap();
+        let public = RsaPublicKeyComponents::<Vec<u8>>::from(pair.public_key());
+        let jwk = json!({"kty": "RSA", "n": b64(&public.n), "e": b64(&public.e)});
+        for (alg, encoding) in [
+            (
+                "RS256",
+                &RSA_PKCS1_SHA256 as &dyn aws_lc_rs::signature::RsaEncoding,
+            ),
+            ("PS256", &RSA_PSS_SHA256),
+        ] {
+            let header = json!({"typ": "dpop+jwt", "alg": alg, "jwk": jwk});
+            let signed = proof(header, "tok", |m| {
+                let mut signature = vec![0; pair.public_modulus_len()];
+                pair.sign(encoding, &SystemRandom::new(), m, &mut signature)
+                    .unwrap();
+                signature
+            });
+            assert!(check(&signed).is_ok(), "{alg}");
+        }
+        // A short modulus is refused.
+        let short = json!({"kty": "RSA", "n": b64(&[0xc5; 128]), "e": "AQAB"});
+        let header = json!({"typ": "dpop+jwt", "alg": "RS256", "jwk": short});
+        let unsigned = proof(header, "tok", |_| vec![1; 128]);
+        assert!(matches!(check(&unsigned), Err(ProofError::Invalid(r)) if r.contains("2048")));
+        // A private member makes the key refused, whatever the signature.
+        let mut private = jwk.clone();
+        private["d"] = "AQAB".into();
+        let header = json!({"typ": "dpop+jwt", "alg": "RS256", "jwk": private});
+        let signed = proof(header, "tok", |m| {
+            let mut signature = vec![0; pair.public_modulus_len()];
+            pair.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), m, &mut signature)
+                .unwrap();
+            signature
+        });
+        assert!(matches!(check(&signed), Err(ProofError::Invalid(_))));
     }
 }
