@@ -1,4 +1,4 @@
-//! The `WWW-Authenticate: Bearer` renderer and the strict parser.
+//! The `WWW-Authenticate: Bearer` (and `DPoP`) renderer and the strict parser.
 //!
 //! - Whatever the parameters, the rendered challenge is a valid header value and the strict
 //!   RFC 9110 parser reads back exactly the sanitized parameters (characters outside the RFC
@@ -10,7 +10,7 @@
 use arbitrary::Arbitrary;
 use http::HeaderValue;
 use libfuzzer_sys::fuzz_target;
-use mcp_auth::bearer::BearerChallenge;
+use mcp_auth::bearer::{BearerChallenge, ChallengeScheme};
 
 #[derive(Debug, Arbitrary)]
 enum Input {
@@ -20,6 +20,8 @@ enum Input {
         error_description: Option<String>,
         scope: Vec<String>,
         resource_metadata: Option<String>,
+        dpop: bool,
+        algs: Vec<String>,
     },
     Parse(String),
 }
@@ -32,6 +34,11 @@ fn text_char(c: char) -> bool {
 /// RFC 6749 §3.3 scope-token characters.
 fn scope_char(c: char) -> bool {
     c != ' ' && text_char(c)
+}
+
+/// RFC 9110 `tchar`: the characters of a DPoP `algs` entry.
+fn tchar(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c)
 }
 
 fn clean(value: &Option<String>, keep: fn(char) -> bool) -> Option<String> {
@@ -57,6 +64,16 @@ fn sanitized(c: &BearerChallenge) -> BearerChallenge {
     s.error_description = clean(&c.error_description, text_char);
     s.scope = clean_scopes(&c.scope);
     s.resource_metadata = clean(&c.resource_metadata, scope_char);
+    s.scheme = c.scheme;
+    // `algs` is rendered (and parsed) for DPoP only.
+    if c.scheme == ChallengeScheme::Dpop {
+        s.algs = c
+            .algs
+            .iter()
+            .map(|alg| alg.chars().filter(|c| tchar(*c)).collect::<String>())
+            .filter(|alg| !alg.is_empty())
+            .collect();
+    }
     s
 }
 
@@ -81,6 +98,8 @@ fuzz_target!(|input: Input| {
             error_description,
             scope,
             resource_metadata,
+            dpop,
+            algs,
         } => {
             let mut challenge = BearerChallenge::default();
             challenge.realm = realm;
@@ -88,6 +107,10 @@ fuzz_target!(|input: Input| {
             challenge.error_description = error_description;
             challenge.scope = scope;
             challenge.resource_metadata = resource_metadata;
+            if dpop {
+                challenge.scheme = ChallengeScheme::Dpop;
+            }
+            challenge.algs = algs;
             check_round_trip(&challenge);
         }
         Input::Parse(text) => {

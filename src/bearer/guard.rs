@@ -11,12 +11,14 @@ use tracing::Instrument as _;
 #[cfg(test)]
 use super::builder::BearerAuthBuilder;
 use super::builder::{Audience, Settings, Target};
-use super::challenge::BearerChallenge;
+use super::challenge::{BearerChallenge, ChallengeScheme};
 use super::confirmation::Confirmation;
+use super::dpop_step::{DpopPolicy, consume_proof, prove_dpop};
 use super::error::BearerAuthError;
 use super::header::{Scheme, credentials};
 use super::rejection::BearerRejection;
 use crate::auth_info::{AuthInfo, TokenBinding};
+use crate::dpop::{CheckedProof, DpopSettings};
 use crate::scope::{OFFLINE_ACCESS, ScopeHierarchy};
 use crate::time::unix_now;
 use crate::verify::TokenVerifier;
@@ -47,15 +49,21 @@ use crate::verify::TokenVerifier;
 ///    do not apply to [API keys](crate::verify::ApiKeyVerifier)
 ///    ([`CredentialKind::ApiKey`](crate::CredentialKind::ApiKey)), which this server checks
 ///    against its own list;
-/// 6. every [required scope](crate::BearerAuthBuilder::required_scopes) is granted, directly or
-///    through the [scope hierarchy](crate::BearerAuthBuilder::scope_implies).
+/// 6. the token's binding (`cnf`) is proven: with [DPoP](crate::BearerAuthBuilder::dpop) on,
+///    an `Authorization: DPoP <token>` request's `DPoP` proof passes RFC 9449 §4.3 and its key
+///    is the token's `cnf.jkt`; a DPoP-bound token sent as `Bearer` is always refused;
+/// 7. every [required scope](crate::BearerAuthBuilder::required_scopes) is granted, directly or
+///    through the [scope hierarchy](crate::BearerAuthBuilder::scope_implies);
+/// 8. with DPoP, the proof's `jti` was not used before (then it is recorded, so a replay is
+///    refused).
 ///
 /// Refusals follow RFC 6750 and MCP exactly (see [`BearerAuthError`] for the table): 401
 /// without `error` when there are no bearer credentials, 400 `invalid_request` for malformed
 /// ones, 401 `invalid_token`, 403 `insufficient_scope` naming every required scope, 503 when
 /// the authorization server is unreachable and 500 when the verifier reports a
 /// misconfiguration. Every challenge carries `resource_metadata` and `scope` (when scopes are
-/// required). The token itself is never logged; the fine-grained reason is logged at `debug`
+/// required); with DPoP on, the `DPoP` challenge (with `algs`) is offered beside `Bearer`, and
+/// errors go in the challenge of the scheme the request used. The token itself is never logged; the fine-grained reason is logged at `debug`
 /// (refusals of the client) or `warn`/`error` (503/500).
 #[derive(Clone)]
 pub struct BearerAuth {
@@ -184,7 +192,53 @@ impl BearerAuth {
                 token,
                 request: Some(RequestContext::from_parts(parts)),
             })),
-            Err(error) => Box::pin(std::future::ready(Err(self.reject(error)))),
+            Err(error) => {
+                let scheme = self.scheme_named(values.iter().map(HeaderValue::as_bytes));
+                Box::pin(std::future::ready(Err(self.reject_as(
+                    error,
+                    scheme,
+                    &self.config.settings.required_scopes,
+                ))))
+            }
+        }
+    }
+
+    /// The DPoP settings, when [`dpop`](crate::BearerAuthBuilder::dpop) is on: the accepted
+    /// proof algorithms ([`DpopConfig::algorithms`](crate::dpop::DpopConfig::algorithms)) and
+    /// whether DPoP is required, as the protected-resource metadata publishes them.
+    pub fn dpop_config(&self) -> Option<DpopPolicy<'_>> {
+        self.dpop().map(|settings| DpopPolicy { settings })
+    }
+
+    fn dpop(&self) -> Option<&DpopSettings> {
+        self.config
+            .settings
+            .dpop
+            .as_ref()
+            .and_then(|slot| slot.settings())
+    }
+
+    /// The scheme a single `Authorization` value names, for placing a header error in the
+    /// right challenge; `None` when there are several values (ambiguous, RFC 9449 §7.2) or none.
+    fn scheme_named<'a>(&self, values: impl IntoIterator<Item = &'a [u8]>) -> Option<Scheme> {
+        let mut values = values.into_iter();
+        let (Some(value), None) = (values.next(), values.next()) else {
+            return None;
+        };
+        let value = value.trim_ascii_start();
+        let named = |scheme: &[u8]| {
+            value.len() >= scheme.len()
+                && value
+                    .get(..scheme.len())
+                    .is_some_and(|s| s.eq_ignore_ascii_case(scheme))
+                && value.get(scheme.len()).is_none_or(|b| !super::is_tchar(*b))
+        };
+        if named(b"bearer") {
+            Some(Scheme::Bearer)
+        } else if self.dpop().is_some() && named(b"dpop") {
+            Some(Scheme::Dpop)
+        } else {
+            None
         }
     }
 
@@ -193,8 +247,16 @@ impl BearerAuth {
         &self,
         values: impl IntoIterator<Item = &'a [u8]>,
     ) -> Result<(Scheme, String), BearerAuthError> {
-        credentials(values, self.config.settings.max_header_bytes, false)
-            .map(|(scheme, token)| (scheme, token.to_owned()))
+        let dpop = self.dpop();
+        let (scheme, token) = credentials(
+            values,
+            self.config.settings.max_header_bytes,
+            dpop.is_some(),
+        )?;
+        if scheme == Scheme::Bearer && dpop.is_some_and(|d| d.require) {
+            return Err(BearerAuthError::DpopRequired);
+        }
+        Ok((scheme, token.to_owned()))
     }
 
     /// The asynchronous half: verifier, issuer, audience, binding, scopes.
@@ -225,7 +287,11 @@ impl BearerAuth {
             Err(error) => {
                 span.record("outcome", "refused")
                     .record("code", error.code());
-                Err(self.reject(error))
+                Err(self.reject_as(
+                    error,
+                    Some(presented.scheme),
+                    &self.config.settings.required_scopes,
+                ))
             }
         }
     }
@@ -258,7 +324,7 @@ impl BearerAuth {
                 actual: info.audience,
             });
         }
-        let info = self.check_binding(info, presented)?;
+        let (info, proof) = self.check_binding(info, presented)?;
         let missing = c.hierarchy.missing(&info.scopes, &c.required_scopes);
         if !missing.is_empty() {
             return Err(BearerAuthError::MissingRequiredScopes {
@@ -266,6 +332,10 @@ impl BearerAuth {
                 missing: missing.into_iter().map(str::to_owned).collect(),
                 granted: info.scopes,
             });
+        }
+        // Last: a proof is used up only by a request that passed every other check.
+        if let (Some(proof), Some(dpop)) = (proof, self.dpop()) {
+            consume_proof(dpop, &proof).await?;
         }
         Ok(info)
     }
@@ -277,7 +347,7 @@ impl BearerAuth {
         &self,
         info: AuthInfo,
         presented: &Presented,
-    ) -> Result<AuthInfo, BearerAuthError> {
+    ) -> Result<(AuthInfo, Option<CheckedProof>), BearerAuthError> {
         let cnf = Confirmation::from_claims(&info.claims)?;
         let mut binding = TokenBinding::Unbound;
         if let Some(x5t) = &cnf.x5t_s256 {
@@ -292,12 +362,17 @@ impl BearerAuth {
                              without a DPoP proof",
                 });
             }
-            (Scheme::Dpop, _) => {
-                // The DPoP scheme is only recognised once DPoP is configured.
-                return Err(BearerAuthError::RequestNeeded);
+            (Scheme::Dpop, jkt) => {
+                // The DPoP scheme is only recognised once DPoP is configured, and only
+                // `authenticate_request` has the method and path a proof names.
+                let (Some(dpop), Some(request)) = (self.dpop(), presented.request.as_ref()) else {
+                    return Err(BearerAuthError::RequestNeeded);
+                };
+                let (binding, proof) = prove_dpop(dpop, request, &presented.token, jkt.as_deref())?;
+                return Ok((info.with_binding(binding), Some(proof)));
             }
         }
-        Ok(info.with_binding(binding))
+        Ok((info.with_binding(binding), None))
     }
 
     /// Proves a certificate-bound token (RFC 8705 `cnf.x5t#S256`): the SHA-256 thumbprint of the
@@ -326,16 +401,41 @@ impl BearerAuth {
         &self.config.settings.hierarchy
     }
 
-    /// Logs the refusal and renders it.
+    /// Logs the refusal and renders it (the scheme the request used unknown: an error goes in
+    /// every challenge offered).
     pub(crate) fn reject(&self, error: BearerAuthError) -> BearerRejection {
-        self.reject_with_scope(error, &self.config.settings.required_scopes)
+        self.reject_as(error, None, &self.config.settings.required_scopes)
     }
 
     /// [`reject`](Self::reject) with `challenge_scope` as the challenge's `scope` instead of the
-    /// required scopes: for refusals of one operation (step-up challenges).
-    pub(crate) fn reject_with_scope(
+    /// required scopes, for refusals of one operation (step-up challenges) of a request
+    /// authenticated with `binding`: a DPoP-bound request's refusal uses the `DPoP` challenge.
+    pub(crate) fn reject_for_binding(
         &self,
         error: BearerAuthError,
+        challenge_scope: &[String],
+        binding: &TokenBinding,
+    ) -> BearerRejection {
+        let scheme = match binding {
+            TokenBinding::DpopKey { .. } => Scheme::Dpop,
+            _ => Scheme::Bearer,
+        };
+        self.reject_as(error, Some(scheme), challenge_scope)
+    }
+
+    /// Logs the refusal and renders it for a request that used `scheme` (`None`: unknown or
+    /// ambiguous).
+    ///
+    /// Challenges: without DPoP, one `Bearer` challenge. With DPoP (RFC 9449 §7.1, §7.2): when
+    /// the request had no credentials, a bare `Bearer` and a bare `DPoP algs=".."` challenge;
+    /// an error of a `Bearer` request goes in the `Bearer` challenge, followed by the bare
+    /// `DPoP` one; an error of a `DPoP` request in the `DPoP` challenge alone; an error of an
+    /// ambiguous request (several `Authorization` headers) in both. With DPoP required, only
+    /// the `DPoP` challenge, carrying any error.
+    pub(crate) fn reject_as(
+        &self,
+        error: BearerAuthError,
+        scheme: Option<Scheme>,
         challenge_scope: &[String],
     ) -> BearerRejection {
         let (t, c) = (&self.config.target, &self.config.settings);
@@ -356,10 +456,13 @@ impl BearerAuth {
                 "bearer authentication refused: {error}"
             );
         }
-        let challenge = error.has_challenge().then(|| {
-            let mut challenge = BearerChallenge::default();
+        let challenge = |scheme: ChallengeScheme, with_error: bool| {
+            let mut challenge = BearerChallenge {
+                scheme,
+                ..BearerChallenge::default()
+            };
             challenge.realm.clone_from(&c.realm);
-            if let Some(code) = error.oauth_error() {
+            if with_error && let Some(code) = error.oauth_error() {
                 challenge.error = Some(code.to_owned());
                 challenge.error_description = Some(error.description().into_owned());
             }
@@ -372,9 +475,31 @@ impl BearerAuth {
             challenge
                 .resource_metadata
                 .clone_from(&t.resource_metadata_url);
+            if scheme == ChallengeScheme::Dpop
+                && let Some(dpop) = self.dpop()
+            {
+                challenge.algs = dpop.algorithm_names();
+            }
             challenge
-        });
-        BearerRejection::new(error, challenge.as_ref(), c.show_error_details)
+        };
+        let (bearer, dpop) = (ChallengeScheme::Bearer, ChallengeScheme::Dpop);
+        let challenges = if !error.has_challenge() {
+            Vec::new()
+        } else {
+            match self.dpop() {
+                None => vec![challenge(bearer, true)],
+                Some(d) if d.require => vec![challenge(dpop, true)],
+                Some(_) => match (error.oauth_error(), scheme) {
+                    (None, _) => vec![challenge(bearer, false), challenge(dpop, false)],
+                    (Some(_), Some(Scheme::Bearer)) => {
+                        vec![challenge(bearer, true), challenge(dpop, false)]
+                    }
+                    (Some(_), Some(Scheme::Dpop)) => vec![challenge(dpop, true)],
+                    (Some(_), None) => vec![challenge(bearer, true), challenge(dpop, true)],
+                },
+            }
+        };
+        BearerRejection::new(error, &challenges, c.show_error_details)
     }
 }
 
@@ -390,7 +515,7 @@ pub(crate) struct Presented {
 /// The parts of a request the binding checks read, owned so the check can run in a `'static`
 /// future: method and URI (DPoP `htm`/`htu`), the `DPoP` header values, and the extensions
 /// (where a client-certificate source puts the TLS peer certificate).
-// Read by the DPoP and certificate checks that build on this step.
+// `extensions` is read by the certificate check that builds on this step.
 #[allow(dead_code)]
 pub(crate) struct RequestContext {
     pub(crate) method: http::Method,
