@@ -12,6 +12,7 @@
 // the `DPoP-Nonce` the server sent (per origin), throws, and the application retries once
 // (`isDPoPNonceError`), as its documentation shows. The helpers here do that retry.
 
+import * as crypto from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -62,7 +63,21 @@ export function decodeProof(proof) {
 export async function newDpopKey(alg = 'ES256') {
   const keyPair = await oauth.generateKeyPair(alg);
   const dpop = oauth.DPoP({ client_id: APP_CLIENT.client_id }, keyPair);
-  return { alg, dpop, jkt: await dpop.calculateThumbprint() };
+  return { alg, keyPair, dpop, jkt: await dpop.calculateThumbprint() };
+}
+
+/** The same key with a new oauth4webapi handle: a client instance that has seen no nonce. */
+export function sameKeyNewHandle(key) {
+  return { ...key, dpop: oauth.DPoP({ client_id: APP_CLIENT.client_id }, key.keyPair) };
+}
+
+/** The RFC 7638 SHA-256 thumbprint of a public JWK (EC, RSA, OKP), computed here with
+ * node:crypto: a check of oauth4webapi's and the provider's. */
+export function thumbprint(jwk) {
+  const members = { EC: ['crv', 'kty', 'x', 'y'], RSA: ['e', 'kty', 'n'], OKP: ['crv', 'kty', 'x'] }[jwk.kty];
+  if (!members) throw new Error(`no RFC 7638 members for kty ${jwk.kty}`);
+  const canonical = JSON.stringify(Object.fromEntries(members.map((m) => [m, jwk[m]])));
+  return crypto.createHash('sha256').update(canonical).digest('base64url');
 }
 
 /** Runs `attempt` and, if it failed with oauth4webapi's use_dpop_nonce error (the handle has

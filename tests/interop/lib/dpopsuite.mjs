@@ -1,0 +1,323 @@
+// The "dpop" group of the suite (RFC 9449, issue 17): node-oidc-provider issues DPoP-bound JWT
+// access tokens (`cnf.jkt`) to oauth4webapi, which builds every proof itself and calls
+// `tools/call whoami` on the whoami examples started with MCP_AUTH_DPOP (and
+// MCP_AUTH_DPOP_NONCE=1 for the nonce cases). One PASS/FAIL line per check, counted with the
+// others. INTEROP_DPOP=0 leaves the group out, =only runs just it (run.mjs).
+
+import * as assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { WWWAuthenticateChallengeError } from 'oauth4webapi';
+
+import { decodeJwt, obtainTokens } from './browser.mjs';
+import {
+  decodeProof, DpopMcpClient, newDpopKey, OAUTH4WEBAPI_VERSION, obtainDpopTokens, parseChallenges, resend, sameKeyNewHandle,
+  thumbprint, unauthenticatedPost,
+} from './dpop.mjs';
+import { ADMIN_SCOPE, OTHER_SCOPE, REQUIRED_SCOPE, startProvider, USERS } from './provider.mjs';
+import { binaryPath, startServer } from './servers.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const PROVIDER_VERSION = JSON.parse(readFileSync(path.join(here, '..', 'node_modules', 'oidc-provider', 'package.json'), 'utf8')).version;
+
+/** The whoami servers of the group: example binary and DPoP settings. */
+const SERVERS = {
+  allow: { example: 'whoami', dpop: { MCP_AUTH_DPOP: 'allow' } },
+  nonce: { example: 'whoami', dpop: { MCP_AUTH_DPOP: 'allow', MCP_AUTH_DPOP_NONCE: '1' } },
+  require: { example: 'whoami', dpop: { MCP_AUTH_DPOP: 'require' } },
+  actix: { example: 'whoami_actix', dpop: { MCP_AUTH_DPOP: 'allow' } },
+  hyper: { example: 'whoami_hyper', dpop: { MCP_AUTH_DPOP: 'allow' } },
+};
+/** The stacks the main cases (bound token with a proof; the same token as Bearer) run on. */
+const STACKS = [['axum', 'allow'], ['actix-web', 'actix'], ['hyper', 'hyper']];
+/** Proof key algorithms besides ES256 (oauth4webapi's names; EdDSA makes an Ed25519 key). */
+const OTHER_KEY_ALGS = ['ES384', 'PS256', 'RS256', 'EdDSA'];
+
+/** How a refused request went: { status, challenges, header } from oauth4webapi's challenge
+ * error, or from a raw answer (resend, unauthenticatedPost). */
+function refusal(answer) {
+  if (answer instanceof WWWAuthenticateChallengeError) {
+    const header = answer.response.headers.get('www-authenticate');
+    return { status: answer.response.status, header, challenges: parseChallenges(header), dpopNonce: answer.response.headers.get('dpop-nonce') ?? undefined };
+  }
+  if (answer instanceof Error) throw answer;
+  return { status: answer.status, header: answer.challenge, challenges: parseChallenges(answer.challenge), body: answer.body };
+}
+
+/** Runs `fn`, which must fail with a challenge; resolves to refusal(error). */
+async function refused(fn) {
+  let result;
+  try {
+    result = await fn();
+  } catch (error) {
+    return refusal(error);
+  }
+  throw new Error(`expected a refusal, got ${JSON.stringify(result)}`);
+}
+
+function challenge(seen, scheme) {
+  return seen.challenges.find((c) => c.scheme === scheme);
+}
+
+/** A 401 whose DPoP challenge names `errors` (one of) and the server's algorithms. Returns the
+ * DPoP challenge. */
+function assertDpopRefusal(seen, { errors, server }) {
+  assert.equal(seen.status, 401, `status (WWW-Authenticate: ${seen.header})`);
+  const dpop = challenge(seen, 'dpop');
+  assert.ok(dpop, `a DPoP challenge in WWW-Authenticate: ${seen.header}`);
+  if (errors) assert.ok(errors.includes(dpop.params.error), `DPoP error one of ${errors.join(', ')} in ${seen.header}`);
+  assert.deepEqual(dpop.params.algs?.split(' '), server.dpopAlgs, `algs= in the DPoP challenge: ${seen.header}`);
+  return dpop;
+}
+
+function assertAlice(identity, { issuer, resource }) {
+  const user = USERS.alice;
+  assert.equal(identity.sub, 'alice', `whoami's sub: ${JSON.stringify(identity)}`);
+  assert.equal(identity.name, user.name, 'name (from the provider account)');
+  assert.equal(identity.issuer, issuer, 'issuer');
+  assert.deepEqual(identity.audience, [resource], 'audience');
+  assert.ok(identity.scopes.includes(REQUIRED_SCOPE), `scopes ${JSON.stringify(identity.scopes)} include ${REQUIRED_SCOPE}`);
+}
+
+/** The proofs a client sent, decoded: [{ status, header, payload, authorization }]. */
+function proofsOf(client) {
+  return client.sent.map((entry) => ({
+    status: entry.status, authorization: entry.headers.authorization, ...(entry.headers.dpop ? decodeProof(entry.headers.dpop) : {}),
+  }));
+}
+
+/** The whole MCP exchange with oauth4webapi: initialize, notifications/initialized, whoami. */
+async function whoamiOverDpop(server, accessToken, key) {
+  const client = new DpopMcpClient(server.mcpUrl, accessToken, { key });
+  await client.initialize();
+  const identity = await client.whoami();
+  return { client, identity };
+}
+
+async function setUp({ alg, targetDir, pidFile }) {
+  const provider = await startProvider({ alg });
+  const ctx = { provider, servers: {} };
+  const started = await Promise.allSettled(Object.entries(SERVERS).map(async ([key, spec]) => {
+    const server = await startServer({
+      name: `[dpop] ${key}`,
+      binary: binaryPath(targetDir, spec.example),
+      env: { MCP_AUTH_ISSUER: provider.issuer, MCP_AUTH_VERIFIER: 'jwt', MCP_AUTH_REQUIRED_SCOPES: REQUIRED_SCOPE, ...spec.dpop },
+      pidFile,
+    });
+    ctx.servers[key] = server;
+    const response = await fetch(server.metadataUrl, { signal: AbortSignal.timeout(10_000) });
+    assert.equal(response.status, 200, `${key}: protected-resource metadata`);
+    server.metadata = await response.json();
+    server.dpopAlgs = server.metadata.dpop_signing_alg_values_supported;
+    assert.ok(Array.isArray(server.dpopAlgs) && server.dpopAlgs.length, `${key}: dpop_signing_alg_values_supported in ${JSON.stringify(server.metadata)}`);
+    provider.addResource(server.resource, { format: 'jwt', scope: `${REQUIRED_SCOPE} ${OTHER_SCOPE} ${ADMIN_SCOPE}` });
+  }));
+  ctx.stop = async () => {
+    await Promise.all([...Object.values(ctx.servers).map((s) => s.stop()), provider.stop()]);
+  };
+  const failure = started.find((s) => s.status === 'rejected');
+  if (failure) {
+    await ctx.stop();
+    throw failure.reason;
+  }
+  return ctx;
+}
+
+/** The cases: [name, fn, server key (whose log a failure prints)]. */
+function cases(ctx, { alg }) {
+  const { provider, servers } = ctx;
+  const { issuer } = provider;
+  const list = [];
+  const add = (name, fn, serverKey) => list.push({ name: `[dpop] ${name}`, fn, server: servers[serverKey] });
+  /** A token for `server` bound to `key` (ES256 by default), from node-oidc-provider. */
+  const boundToken = async (server, key) => (await obtainDpopTokens(issuer, { scope: REQUIRED_SCOPE, resource: server.resource, key })).tokens.access_token;
+
+  add(`node-oidc-provider ${PROVIDER_VERSION} issues a DPoP-bound ${alg} JWT to oauth4webapi ${OAUTH4WEBAPI_VERSION}: token_type DPoP, cnf.jkt = the key's RFC 7638 thumbprint (dpop_jkt in the authorization request)`, async () => {
+    const server = servers.allow;
+    const key = await newDpopKey('ES256');
+    const { tokens, as, authorizationUrl, tokenRequest } = await obtainDpopTokens(issuer, { scope: REQUIRED_SCOPE, resource: server.resource, key });
+    assert.ok(as.dpop_signing_alg_values_supported?.includes('ES256'), `the provider's metadata lists DPoP algorithms: ${as.dpop_signing_alg_values_supported}`);
+    assert.equal(new URL(authorizationUrl).searchParams.get('dpop_jkt'), key.jkt, 'dpop_jkt in the authorization request');
+    assert.equal(tokens.token_type, 'dpop', 'token_type (oauth4webapi lower-cases it)');
+    const proof = decodeProof(tokenRequest.headers.dpop);
+    assert.equal(proof.header.typ, 'dpop+jwt', 'the token request proof typ');
+    assert.equal(proof.header.alg, 'ES256', 'the token request proof alg');
+    assert.equal(proof.header.jwk.d, undefined, 'public-only jwk in the proof');
+    assert.equal(proof.payload.htm, 'POST');
+    assert.equal(proof.payload.htu, as.token_endpoint, 'htu = the token endpoint');
+    const jwt = decodeJwt(tokens.access_token);
+    assert.ok(jwt, 'the access token is a JWT');
+    assert.equal(jwt.header.typ, 'at+jwt', 'typ');
+    assert.equal(jwt.header.alg, alg, 'alg');
+    assert.equal(jwt.payload.aud, server.resource, 'aud');
+    assert.equal(jwt.payload.cnf?.jkt, key.jkt, `cnf.jkt ${JSON.stringify(jwt.payload.cnf)} = oauth4webapi's thumbprint of the key`);
+    assert.equal(thumbprint(proof.header.jwk), key.jkt, 'RFC 7638 thumbprint of the proof jwk (node:crypto) = oauth4webapi\'s');
+    return `token_type ${tokens.token_type}, typ ${jwt.header.typ}, alg ${jwt.header.alg}, cnf.jkt ${jwt.payload.cnf.jkt} (= the proof key's thumbprint)`;
+  }, 'allow');
+
+  add('no token -> 401 with both a Bearer challenge (resource_metadata, no error) and DPoP algs="..." (no error); the metadata agrees (allow: dpop_bound_access_tokens_required false, require: true)', async () => {
+    const lines = [];
+    for (const [key, required] of [['allow', false], ['require', true]]) {
+      const server = servers[key];
+      const seen = refusal(await unauthenticatedPost(server.mcpUrl));
+      assert.equal(seen.status, 401, `${key}: status`);
+      const dpop = assertDpopRefusal(seen, { server });
+      assert.equal(dpop.params.error, undefined, `${key}: no error in the DPoP challenge without a token: ${seen.header}`);
+      const bearer = challenge(seen, 'bearer');
+      if (!required) {
+        assert.ok(bearer, `${key}: a Bearer challenge: ${seen.header}`);
+        assert.equal(bearer.params.error, undefined, `${key}: no error in the Bearer challenge: ${seen.header}`);
+      }
+      const carrier = bearer ?? dpop;
+      assert.equal(carrier.params.resource_metadata, server.metadataUrl, `${key}: resource_metadata: ${seen.header}`);
+      assert.equal(server.metadata.dpop_bound_access_tokens_required, required, `${key}: dpop_bound_access_tokens_required in ${JSON.stringify(server.metadata)}`);
+      lines.push(`${key}: WWW-Authenticate: ${seen.header}`);
+    }
+    return lines.join('\n');
+  }, 'allow');
+
+  for (const [stack, key] of STACKS) {
+    add(`${stack}: bound token + oauth4webapi's proofs (initialize, notifications/initialized, tools/call whoami) -> 200, whoami names alice`, async () => {
+      const server = servers[key];
+      const dpopKey = await newDpopKey('ES256');
+      const token = await boundToken(server, dpopKey);
+      const { client, identity } = await whoamiOverDpop(server, token, dpopKey);
+      assertAlice(identity, { issuer, resource: server.resource });
+      const proofs = proofsOf(client);
+      assert.deepEqual(proofs.map((p) => p.status), [200, 202, 200], 'initialize 200, initialized 202, tools/call 200');
+      for (const p of proofs) {
+        assert.match(p.authorization, /^DPoP /, 'Authorization: DPoP');
+        assert.equal(p.payload.htu, server.mcpUrl, 'htu = the MCP endpoint');
+        assert.equal(p.payload.htm, 'POST');
+        assert.ok(p.payload.ath, 'ath');
+      }
+      assert.equal(new Set(proofs.map((p) => p.payload.jti)).size, proofs.length, 'a fresh jti per request');
+      assert.equal(client.nonceRetries.length, 0, 'no nonce asked for');
+      return `whoami: sub ${identity.sub}, name ${identity.name}; ${proofs.length} proofs (${proofs[0].header.alg}, htu ${proofs[0].payload.htu})`;
+    }, key);
+
+    add(`${stack}: the same bound token as Authorization: Bearer -> 401, WWW-Authenticate has a DPoP challenge`, async () => {
+      const server = servers[key];
+      const dpopKey = await newDpopKey('ES256');
+      const token = await boundToken(server, dpopKey);
+      const client = new DpopMcpClient(server.mcpUrl, token);
+      const seen = await refused(() => client.initialize());
+      assert.match(client.sent[0].headers.authorization, /^Bearer /, 'oauth4webapi sent Bearer (no DPoP handle)');
+      assert.equal(client.sent[0].headers.dpop, undefined, 'and no proof');
+      assertDpopRefusal(seen, { server });
+      const errors = seen.challenges.map((c) => c.params.error).filter(Boolean);
+      assert.ok(errors.length >= 1, `an error in a challenge: ${seen.header}`);
+      return `WWW-Authenticate: ${seen.header}`;
+    }, key);
+  }
+
+  add('replayed proof: the exact same tools/call request (same DPoP header) sent again -> 401 invalid_dpop_proof', async () => {
+    const server = servers.allow;
+    const dpopKey = await newDpopKey('ES256');
+    const token = await boundToken(server, dpopKey);
+    const { client, identity } = await whoamiOverDpop(server, token, dpopKey);
+    assert.equal(identity.sub, 'alice');
+    const original = client.sent.at(-1);
+    assert.equal(original.status, 200, 'the first sending');
+    assert.match(original.body, /"tools\/call"/);
+    const seen = refusal(await resend(original));
+    assertDpopRefusal(seen, { errors: ['invalid_dpop_proof'], server });
+    return `first: 200; same request again: ${seen.status}, WWW-Authenticate: ${seen.header}`;
+  }, 'allow');
+
+  add('proof from another key (token bound to key A, oauth4webapi signing with key B) -> 401 invalid_token or invalid_dpop_proof', async () => {
+    const server = servers.allow;
+    const bound = await newDpopKey('ES256');
+    const other = await newDpopKey('ES256');
+    assert.notEqual(bound.jkt, other.jkt);
+    const token = await boundToken(server, bound);
+    const client = new DpopMcpClient(server.mcpUrl, token, { key: other });
+    const seen = await refused(() => client.initialize());
+    const sentJkt = thumbprint(proofsOf(client)[0].header.jwk);
+    assert.equal(sentJkt, other.jkt, 'the proof carries key B');
+    assert.equal(decodeJwt(token).payload.cnf?.jkt, bound.jkt, 'the token is bound to key A');
+    const dpop = assertDpopRefusal(seen, { errors: ['invalid_token', 'invalid_dpop_proof'], server });
+    return `error ${dpop.params.error}; WWW-Authenticate: ${seen.header}`;
+  }, 'allow');
+
+  add('nonce round trip (MCP_AUTH_DPOP_NONCE=1): first proof -> 401 use_dpop_nonce + DPoP-Nonce; oauth4webapi keeps the nonce, the retried request carries it -> 200; a proof without it (same key, new handle) -> 401 use_dpop_nonce', async () => {
+    const server = servers.nonce;
+    const dpopKey = await newDpopKey('ES256');
+    const token = await boundToken(server, dpopKey);
+    const { client, identity } = await whoamiOverDpop(server, token, dpopKey);
+    assertAlice(identity, { issuer, resource: server.resource });
+    const [first, second] = client.sent;
+    assert.equal(first.status, 401, 'the first request');
+    const firstSeen = { status: first.status, header: first.challenge, challenges: parseChallenges(first.challenge) };
+    assertDpopRefusal(firstSeen, { errors: ['use_dpop_nonce'], server });
+    assert.ok(first.dpopNonce, 'a DPoP-Nonce header on the 401');
+    assert.equal(decodeProof(first.headers.dpop).payload.nonce, undefined, 'the first proof had no nonce');
+    assert.equal(decodeProof(second.headers.dpop).payload.nonce, first.dpopNonce, 'the retried proof carries the nonce');
+    assert.equal(second.status, 200, 'the retried request');
+    assert.equal(client.sent.at(-1).status, 200, 'tools/call');
+    for (const entry of client.sent.slice(1)) assert.ok(decodeProof(entry.headers.dpop).payload.nonce, `every later proof has a nonce (${entry.status})`);
+    // A client instance that never saw the nonce, with the same key and token.
+    const fresh = new DpopMcpClient(server.mcpUrl, token, { key: sameKeyNewHandle(dpopKey) });
+    const retried = await fresh.initialize().then(() => fresh.sent);
+    assert.equal(retried[0].status, 401, 'a proof without the nonce is refused');
+    assert.equal(retried[0].challenge && parseChallenges(retried[0].challenge).find((c) => c.scheme === 'dpop')?.params.error, 'use_dpop_nonce');
+    return `401 ${first.challenge} (DPoP-Nonce ${first.dpopNonce}) -> retried with the nonce -> 200; `
+      + `${client.nonceRetries.length} nonce retr${client.nonceRetries.length === 1 ? 'y' : 'ies'} over ${client.sent.length} requests; `
+      + `new handle without the nonce -> ${retried[0].status} use_dpop_nonce`;
+  }, 'nonce');
+
+  add('policy: an unbound token as Bearer -> 200 with MCP_AUTH_DPOP=allow, 401 with a DPoP challenge with require; an unbound token with a DPoP proof -> 401; a bound token with proofs -> 200 with require', async () => {
+    const unboundAllow = (await obtainTokens(issuer, { user: 'alice', scope: REQUIRED_SCOPE, resource: servers.allow.resource })).access_token;
+    assert.equal(decodeJwt(unboundAllow).payload.cnf, undefined, 'no cnf without a proof at the token endpoint');
+    const allowClient = new DpopMcpClient(servers.allow.mcpUrl, unboundAllow);
+    await allowClient.initialize();
+    assert.equal((await allowClient.whoami()).sub, 'alice', 'allow: unbound Bearer token accepted');
+    const unboundRequire = (await obtainTokens(issuer, { user: 'alice', scope: REQUIRED_SCOPE, resource: servers.require.resource })).access_token;
+    const bearerRequire = await refused(() => new DpopMcpClient(servers.require.mcpUrl, unboundRequire).initialize());
+    assertDpopRefusal(bearerRequire, { server: servers.require });
+    const key = await newDpopKey('ES256');
+    const unboundWithProof = await refused(() => new DpopMcpClient(servers.allow.mcpUrl, unboundAllow, { key }).initialize());
+    assert.equal(unboundWithProof.status, 401, `an unbound token as DPoP: ${unboundWithProof.header}`);
+    const bound = await boundToken(servers.require, key);
+    const { identity } = await whoamiOverDpop(servers.require, bound, key);
+    assertAlice(identity, { issuer, resource: servers.require.resource });
+    return `require + Bearer: ${bearerRequire.header}\nallow + unbound token as DPoP: ${unboundWithProof.header}`;
+  }, 'require');
+
+  add(`proof keys other than ES256 (${OTHER_KEY_ALGS.join(', ')}; oauth4webapi signs an Ed25519 key as alg Ed25519): bound token + proofs -> 200 where the server lists the algorithm`, async () => {
+    const server = servers.allow;
+    const lines = [];
+    for (const keyAlg of OTHER_KEY_ALGS) {
+      const key = await newDpopKey(keyAlg);
+      const token = await boundToken(server, key);
+      const client = new DpopMcpClient(server.mcpUrl, token, { key });
+      const proofAlg = await client.initialize().then(() => proofsOf(client)[0].header.alg, (error) => {
+        throw Object.assign(new Error(`${keyAlg} key: ${error.message} ${error.response?.headers.get('www-authenticate') ?? ''}`), { cause: error });
+      });
+      assert.ok(server.dpopAlgs.includes(proofAlg), `the server accepted ${proofAlg} but does not list it: ${server.dpopAlgs}`);
+      assert.equal((await client.whoami()).sub, 'alice');
+      lines.push(`${keyAlg} key -> proof alg ${proofAlg} -> 200`);
+    }
+    return lines.join('; ');
+  }, 'allow');
+
+  return list;
+}
+
+/** Runs the group: set-up, then the cases one after the other. */
+export async function runDpopSuite({ report, targetDir, pidFile, alg = 'ES256' }) {
+  let ctx;
+  const ok = await report.check(`[dpop] set-up: node-oidc-provider (${alg} access tokens, DPoP), whoami servers with MCP_AUTH_DPOP (${Object.keys(SERVERS).join(', ')})`, async () => {
+    ctx = await setUp({ alg, targetDir, pidFile });
+  }, { timeoutMs: 90_000 });
+  if (!ok) {
+    report.skip('[dpop] all cases', 'the set-up failed');
+    return;
+  }
+  for (const c of cases(ctx, { alg })) {
+    await report.check(c.name, c.fn, { timeoutMs: 60_000, context: c.server && (() => c.server.stderrTail()) });
+  }
+  await ctx.stop();
+}
