@@ -55,20 +55,29 @@ export function decodeProof(proof) {
   return jwt;
 }
 
+function handle(keyPair, proofAlg) {
+  // oauth4webapi names the algorithm from the key (an Ed25519 key signs as `Ed25519`, the
+  // RFC 9864 name); `proofAlg` renames it in the header (its `modifyAssertion` hook), e.g. the
+  // older `EdDSA` for the same Ed25519 signature.
+  const options = proofAlg ? { [oauth.modifyAssertion]: (header) => { header.alg = proofAlg; } } : undefined;
+  return oauth.DPoP({ client_id: APP_CLIENT.client_id }, keyPair, options);
+}
+
 /**
  * A client key: an oauth4webapi DPoP handle over a fresh key pair of `alg` (ES256, ES384,
- * EdDSA, PS256, RS256, ...). Returns { alg, dpop, jkt } with jkt the RFC 7638 thumbprint
- * oauth4webapi computes for `dpop_jkt`.
+ * EdDSA for Ed25519, PS256, RS256, ...), optionally with the proofs' `alg` header renamed to
+ * `proofAlg`. Returns { alg, keyPair, dpop, jkt } with jkt the RFC 7638 thumbprint oauth4webapi
+ * computes for `dpop_jkt`.
  */
-export async function newDpopKey(alg = 'ES256') {
+export async function newDpopKey(alg = 'ES256', { proofAlg } = {}) {
   const keyPair = await oauth.generateKeyPair(alg);
-  const dpop = oauth.DPoP({ client_id: APP_CLIENT.client_id }, keyPair);
-  return { alg, keyPair, dpop, jkt: await dpop.calculateThumbprint() };
+  const dpop = handle(keyPair, proofAlg);
+  return { alg, proofAlg, keyPair, dpop, jkt: await dpop.calculateThumbprint() };
 }
 
 /** The same key with a new oauth4webapi handle: a client instance that has seen no nonce. */
 export function sameKeyNewHandle(key) {
-  return { ...key, dpop: oauth.DPoP({ client_id: APP_CLIENT.client_id }, key.keyPair) };
+  return { ...key, dpop: handle(key.keyPair, key.proofAlg) };
 }
 
 /** The RFC 7638 SHA-256 thumbprint of a public JWK (EC, RSA, OKP), computed here with

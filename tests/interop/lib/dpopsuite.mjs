@@ -32,8 +32,15 @@ const SERVERS = {
 };
 /** The stacks the main cases (bound token with a proof; the same token as Bearer) run on. */
 const STACKS = [['axum', 'allow'], ['actix-web', 'actix'], ['hyper', 'hyper']];
-/** Proof key algorithms besides ES256 (oauth4webapi's names; EdDSA makes an Ed25519 key). */
-const OTHER_KEY_ALGS = ['ES384', 'PS256', 'RS256', 'EdDSA'];
+/** Proof keys besides ES256, each an algorithm our servers accept by default: oauth4webapi's
+ * key algorithm (EdDSA makes an Ed25519 key) and, for Ed25519, the proofs' `alg` renamed to
+ * `EdDSA` (oauth4webapi writes `Ed25519`; see the last variant of the case). */
+const OTHER_KEYS = [{ alg: 'ES384' }, { alg: 'PS256' }, { alg: 'RS256' }, { alg: 'EdDSA', proofAlg: 'EdDSA' }];
+
+function describeKey({ alg, proofAlg }) {
+  if (alg === 'EdDSA') return proofAlg ? `Ed25519 key signing as alg ${proofAlg}` : 'Ed25519 key (alg Ed25519)';
+  return `${alg} key`;
+}
 
 /** How a refused request went: { status, challenges, header } from oauth4webapi's challenge
  * error, or from a raw answer (resend, unauthenticatedPost). */
@@ -286,21 +293,35 @@ function cases(ctx, { alg }) {
     return `require + Bearer: ${bearerRequire.header}\nallow + unbound token as DPoP: ${unboundWithProof.header}`;
   }, 'require');
 
-  add(`proof keys other than ES256 (${OTHER_KEY_ALGS.join(', ')}; oauth4webapi signs an Ed25519 key as alg Ed25519): bound token + proofs -> 200 where the server lists the algorithm`, async () => {
+  add(`proof keys other than ES256: ${OTHER_KEYS.map(describeKey).join(', ')} -> 200 (each listed by the server); an Ed25519 key as oauth4webapi signs it by default (alg Ed25519, RFC 9864) -> 200 if the server lists Ed25519, else 401 invalid_dpop_proof`, async () => {
     const server = servers.allow;
     const lines = [];
-    for (const keyAlg of OTHER_KEY_ALGS) {
-      const key = await newDpopKey(keyAlg);
+    for (const variant of [...OTHER_KEYS, { alg: 'EdDSA' }]) {
+      const key = await newDpopKey(variant.alg, { proofAlg: variant.proofAlg });
       const token = await boundToken(server, key);
+      assert.equal(decodeJwt(token).payload.cnf?.jkt, key.jkt, `${describeKey(variant)}: cnf.jkt`);
       const client = new DpopMcpClient(server.mcpUrl, token, { key });
-      const proofAlg = await client.initialize().then(() => proofsOf(client)[0].header.alg, (error) => {
-        throw Object.assign(new Error(`${keyAlg} key: ${error.message} ${error.response?.headers.get('www-authenticate') ?? ''}`), { cause: error });
-      });
-      assert.ok(server.dpopAlgs.includes(proofAlg), `the server accepted ${proofAlg} but does not list it: ${server.dpopAlgs}`);
-      assert.equal((await client.whoami()).sub, 'alice');
-      lines.push(`${keyAlg} key -> proof alg ${proofAlg} -> 200`);
+      let outcome;
+      try {
+        await client.initialize();
+        outcome = { status: 200, identity: await client.whoami() };
+      } catch (error) {
+        outcome = refusal(error);
+      }
+      const proofAlg = proofsOf(client)[0].header.alg;
+      const listed = server.dpopAlgs.includes(proofAlg);
+      if (OTHER_KEYS.includes(variant)) {
+        assert.ok(listed, `${describeKey(variant)}: the server lists ${proofAlg}: ${server.dpopAlgs}`);
+      }
+      if (listed) {
+        assert.equal(outcome.status, 200, `${describeKey(variant)}: proof alg ${proofAlg}, listed by the server: ${outcome.header ?? ''}`);
+        assert.equal(outcome.identity.sub, 'alice');
+      } else {
+        assertDpopRefusal(outcome, { errors: ['invalid_dpop_proof'], server });
+      }
+      lines.push(`${describeKey(variant)} -> proof alg ${proofAlg} (${listed ? 'listed' : 'not listed'}) -> ${outcome.status}${outcome.header ? ` ${outcome.header}` : ''}`);
     }
-    return lines.join('; ');
+    return `the server lists: ${server.dpopAlgs.join(' ')}\n${lines.join('\n')}`;
   }, 'allow');
 
   return list;
