@@ -69,13 +69,17 @@ async fn serve(listener: TcpListener, setup: Setup) -> Result<(), SetupError> {
     let resource = setup.resource.as_str(); // e.g. http://localhost:3002/mcp
 
     // 1. What is protected, and whom it trusts. `auth` serves the metadata and makes guards.
+    let mut protected = ProtectedResource::new(resource)
+        .authorization_server(setup.authorization_server.clone())
+        .resource_name("mcp-auth whoami example")
+        .scopes_supported(setup.config.required_scopes.clone());
+    // MCP_AUTH_DPOP=allow|require: DPoP-bound tokens with proofs (RFC 9449), for every guard
+    // of the resource, and published in its metadata.
+    if let Some(dpop) = setup.dpop_config()? {
+        protected = protected.dpop(dpop);
+    }
     let auth = McpAuth::builder()
-        .protected_resource(
-            ProtectedResource::new(resource)
-                .authorization_server(setup.authorization_server.clone())
-                .resource_name("mcp-auth whoami example")
-                .scopes_supported(setup.config.required_scopes.clone()),
-        )
+        .protected_resource(protected)
         .build()
         .map_err(SetupError::resource)?;
 

@@ -664,6 +664,65 @@ pub enum ConfigError {
          forward_unknown_sessions(true) or the store"
     )]
     ForwardingWithSharedSessions,
+    /// The DPoP nonce window is outside the accepted range.
+    #[error(
+        "the DPoP nonce window of {window:?} is outside {min:?}..={max:?}; a nonce lives one to \
+         two windows, so keep it between a few seconds and an hour (default 5 minutes)"
+    )]
+    DpopNonceWindow {
+        /// The window given.
+        window: std::time::Duration,
+        /// The shortest accepted.
+        min: std::time::Duration,
+        /// The longest accepted.
+        max: std::time::Duration,
+    },
+    /// The DPoP nonce secret is shorter than 32 bytes.
+    #[error(
+        "the DPoP nonce secret is {len} bytes; give at least 32 random bytes (the same on \
+         every replica)"
+    )]
+    DpopNonceSecretTooShort {
+        /// The length given.
+        len: usize,
+    },
+    /// The DPoP proof `iat` window is longer than accepted.
+    #[error(
+        "the DPoP `iat` window ({past:?} past, {future:?} future) exceeds {max_past:?} past or \
+         {max_future:?} future; a long window widens replay (default 60 s past, 5 s future)"
+    )]
+    DpopIatWindow {
+        /// How old a proof may be.
+        past: std::time::Duration,
+        /// How far in the future a proof may be dated.
+        future: std::time::Duration,
+        /// The longest accepted past window.
+        max_past: std::time::Duration,
+        /// The longest accepted future window.
+        max_future: std::time::Duration,
+    },
+    /// The DPoP public base URL is not an absolute http(s) URL without query or fragment.
+    #[error(
+        "the DPoP public base URL `{url}` must be an absolute http or https URL with a host and \
+         no query or fragment (the origin clients address, e.g. https://api.example.com)"
+    )]
+    DpopPublicBaseUrl {
+        /// The URL given.
+        url: String,
+    },
+    /// DPoP is configured for a guard with no resource identifier and no public base URL, so
+    /// the `htu` a proof must name is unknown.
+    #[error(
+        "DPoP needs the URL clients address: configure the guard for a protected resource or \
+         set DpopConfig::builder().public_base_url(..)"
+    )]
+    DpopNoPublicUrl,
+    /// The system's random number generator failed while creating the DPoP nonce secret.
+    #[error(
+        "the system random number generator failed while creating the DPoP nonce secret; try \
+         again or set NonceConfig::secret"
+    )]
+    DpopRandomUnavailable,
 }
 
 /// Why a [`TokenVerifier`](crate::TokenVerifier) did not produce an [`AuthInfo`](crate::AuthInfo).

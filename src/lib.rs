@@ -23,6 +23,7 @@ mod auth_info;
 mod backoff;
 pub mod bearer;
 pub mod discovery;
+pub mod dpop;
 mod error;
 pub mod exchange;
 pub mod fuzz_api;

@@ -79,13 +79,15 @@ impl Protection {
 
 /// Step 1 of the examples: the protected resource and the authorization server it trusts.
 pub fn mcp_auth(setup: &Setup) -> Result<McpAuth, SetupError> {
+    let mut resource = ProtectedResource::new(setup.resource.as_str())
+        .authorization_server(setup.authorization_server.clone())
+        .resource_name("mcp-auth whoami example")
+        .scopes_supported(setup.config.required_scopes.clone());
+    if let Some(dpop) = setup.dpop_config()? {
+        resource = resource.dpop(dpop);
+    }
     McpAuth::builder()
-        .protected_resource(
-            ProtectedResource::new(setup.resource.as_str())
-                .authorization_server(setup.authorization_server.clone())
-                .resource_name("mcp-auth whoami example")
-                .scopes_supported(setup.config.required_scopes.clone()),
-        )
+        .protected_resource(resource)
         .build()
         .map_err(SetupError::resource)
 }
@@ -225,10 +227,12 @@ where
     response.map(|body| body.map_err(Into::into).boxed_unsync())
 }
 
-/// The request headers a web-page MCP client sends: the token, the JSON-RPC body's type, and
+/// The request headers a web-page MCP client sends: the token (and its DPoP proof), the
+/// JSON-RPC body's type, and
 /// the Streamable HTTP headers (MCP 2026-07-28 adds `Mcp-Method` and `Mcp-Name`).
-pub const CORS_ALLOWED_HEADERS: [&str; 7] = [
+pub const CORS_ALLOWED_HEADERS: [&str; 8] = [
     "authorization",
+    "dpop",
     "content-type",
     "mcp-protocol-version",
     "mcp-method",
@@ -238,8 +242,8 @@ pub const CORS_ALLOWED_HEADERS: [&str; 7] = [
 ];
 
 /// The response headers a web page must be able to read: the challenge that leads to the
-/// metadata, and the session id.
-pub const CORS_EXPOSED_HEADERS: [&str; 2] = ["www-authenticate", "mcp-session-id"];
+/// metadata, the DPoP server nonce, and the session id.
+pub const CORS_EXPOSED_HEADERS: [&str; 3] = ["www-authenticate", "dpop-nonce", "mcp-session-id"];
 
 /// CORS for clients running in a web page (the MCP Inspector connecting directly), in front
 /// of everything else: preflights (which never carry a token) are answered before the guard,

@@ -96,6 +96,17 @@ pub fn print(setup: &Setup, flavour: &str) {
         "  token verifier      {}",
         setup.config.verifier.as_str()
     ));
+    if setup.config.dpop != super::config::DpopMode::Off {
+        out.push(format!(
+            "  DPoP                {}{}",
+            setup.config.dpop.as_str(),
+            if setup.config.dpop_nonce {
+                ", server nonces"
+            } else {
+                ""
+            }
+        ));
+    }
     if let Ok(Some(keys)) = setup.api_key_verifier() {
         // Names only: the keys themselves are never configured, the hashes never printed.
         out.push(format!(

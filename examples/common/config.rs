@@ -28,6 +28,27 @@ impl VerifierKind {
     }
 }
 
+/// Whether the guard checks DPoP (`MCP_AUTH_DPOP`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DpopMode {
+    /// No DPoP: `Bearer` only; DPoP-bound tokens are refused (the default).
+    Off,
+    /// `Bearer` and `DPoP` both accepted.
+    Allow,
+    /// `DPoP` only: `Bearer` refused.
+    Require,
+}
+
+impl DpopMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Off => "off",
+            Self::Allow => "allow",
+            Self::Require => "require",
+        }
+    }
+}
+
 /// Everything the examples read from their environment and command line.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
@@ -51,6 +72,10 @@ pub struct Config {
     /// `name:sha256:<hex>:scope1 scope2` entries separated by `;` or new lines (hashes only,
     /// checked when read). Default: none.
     pub api_keys: Option<String>,
+    /// `MCP_AUTH_DPOP` (default `off`).
+    pub dpop: DpopMode,
+    /// `MCP_AUTH_DPOP_NONCE=1`: server nonces on DPoP proofs (default off).
+    pub dpop_nonce: bool,
 }
 
 /// A configuration mistake, naming the variable or argument at fault.
@@ -95,6 +120,8 @@ Environment (all optional; without MCP_AUTH_ISSUER a built-in TEST authorization
   MCP_AUTH_RESOURCE         the protected resource identifier   (default http://localhost:<port>/mcp)
   MCP_AUTH_AUDIENCE         accepted token audiences, space-separated (default: the resource)
   MCP_AUTH_REQUIRED_SCOPES  scopes every request needs, space-separated (default: none)
+  MCP_AUTH_DPOP             off | allow | require: DPoP (RFC 9449) proofs (default off)
+  MCP_AUTH_DPOP_NONCE       1: DPoP server nonces (use_dpop_nonce + DPoP-Nonce) (default 0)
   MCP_AUTH_API_KEYS         API keys accepted beside OAuth tokens (default: none): entries
                             name:sha256:<hex>:scope1 scope2, separated by `;` or new lines.
                             Clients send the key as the bearer token; keys start with `mcpk_`.
@@ -126,6 +153,8 @@ impl Config {
             audience: Vec::new(),
             required_scopes: Vec::new(),
             api_keys: None,
+            dpop: DpopMode::Off,
+            dpop_nonce: false,
         }
     }
 
@@ -245,6 +274,37 @@ impl Config {
                 return Err(ConfigError::new(
                     "MCP_AUTH_REQUIRED_SCOPES",
                     format!("`{bad}` is not a valid scope (printable ASCII without `\"` or `\\`)"),
+                ));
+            }
+        }
+        if let Some(mode) = env("MCP_AUTH_DPOP") {
+            config.dpop = match mode.as_str() {
+                "off" => DpopMode::Off,
+                "allow" => DpopMode::Allow,
+                "require" => DpopMode::Require,
+                other => {
+                    return Err(ConfigError::new(
+                        "MCP_AUTH_DPOP",
+                        format!("`{other}` is not one of off, allow, require"),
+                    ));
+                }
+            };
+        }
+        if let Some(nonce) = env("MCP_AUTH_DPOP_NONCE") {
+            config.dpop_nonce = match nonce.as_str() {
+                "1" | "true" => true,
+                "0" | "false" | "" => false,
+                other => {
+                    return Err(ConfigError::new(
+                        "MCP_AUTH_DPOP_NONCE",
+                        format!("`{other}` is not 1 or 0"),
+                    ));
+                }
+            };
+            if config.dpop_nonce && config.dpop == DpopMode::Off {
+                return Err(ConfigError::new(
+                    "MCP_AUTH_DPOP_NONCE",
+                    "needs MCP_AUTH_DPOP=allow or require",
                 ));
             }
         }

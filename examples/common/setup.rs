@@ -13,7 +13,7 @@ use mcp_auth::{AuthServer, AuthServerType, ConfigError, protected_resource_metad
 use rmcp::transport::streamable_http_server::StreamableHttpServerConfig;
 use url::Url;
 
-use super::config::{Config, is_loopback};
+use super::config::{Config, DpopMode, is_loopback};
 use super::tool::ADMIN_SCOPE;
 
 /// The hosts rmcp accepts in the `Host` header by default (DNS-rebinding protection).
@@ -229,6 +229,19 @@ impl Setup {
 
     /// The API-key verifier of `MCP_AUTH_API_KEYS`, if set. Its `AuthInfo`s name this
     /// resource as their issuer (the keys are the server's own).
+    /// The DPoP settings `MCP_AUTH_DPOP` and `MCP_AUTH_DPOP_NONCE` ask for, `None` when off.
+    pub fn dpop_config(&self) -> Result<Option<mcp_auth::dpop::DpopConfig>, SetupError> {
+        if self.config.dpop == DpopMode::Off {
+            return Ok(None);
+        }
+        mcp_auth::dpop::DpopConfig::builder()
+            .require(self.config.dpop == DpopMode::Require)
+            .nonces(self.config.dpop_nonce)
+            .build()
+            .map(Some)
+            .map_err(|error| SetupError::config("MCP_AUTH_DPOP", error))
+    }
+
     pub fn api_key_verifier(&self) -> Result<Option<ApiKeyVerifier>, SetupError> {
         let Some(keys) = &self.config.api_keys else {
             return Ok(None);

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::guard::BearerAuth;
 use super::header::DEFAULT_MAX_HEADER_BYTES;
+use crate::dpop::{DpopConfig, DpopSettings};
 use crate::error::ConfigError;
 use crate::scope::{ScopeHierarchy, check_scopes, is_scope_char};
 use crate::verify::TokenVerifier;
@@ -75,6 +76,26 @@ pub(crate) struct Settings<A = Audience> {
     /// Clock-skew tolerance of the expiry check, in whole seconds.
     pub(crate) leeway: Duration,
     pub(crate) require_expiry: bool,
+    /// DPoP, when configured: as given (`A = Option<Audience>`), the `htu` base still
+    /// unresolved; in a built guard, resolved.
+    pub(crate) dpop: Option<DpopSlot>,
+}
+
+/// The DPoP settings of a guard, as given or resolved by [`BearerAuthBuilder::build`].
+#[derive(Clone, Debug)]
+pub(crate) enum DpopSlot {
+    Given(DpopConfig),
+    Resolved(DpopSettings),
+}
+
+impl DpopSlot {
+    /// The resolved settings (a built guard holds no other).
+    pub(crate) fn settings(&self) -> Option<&DpopSettings> {
+        match self {
+            DpopSlot::Resolved(settings) => Some(settings),
+            DpopSlot::Given(_) => None,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -109,8 +130,42 @@ impl BearerAuthBuilder {
                 realm: None,
                 leeway: DEFAULT_LEEWAY,
                 require_expiry: false,
+                dpop: None,
             },
         }
+    }
+
+    /// Turns on DPoP (RFC 9449) with `config`: the guard then accepts `Authorization: DPoP
+    /// <token>` with a `DPoP` proof header, checks the proof (RFC 9449 §4.3) and that the
+    /// token's `cnf.jkt` is the proof key's thumbprint, refuses replayed proofs, and offers a
+    /// `DPoP algs="…"` challenge beside `Bearer` (or instead of it, when
+    /// [`require`](crate::dpop::DpopConfigBuilder::require)d). The [`AuthInfo`](crate::AuthInfo)
+    /// of a DPoP request says [`TokenBinding::DpopKey`](crate::TokenBinding::DpopKey). Default:
+    /// off (a DPoP-bound token is refused either way: it cannot be used as `Bearer`).
+    ///
+    /// Only [`BearerAuth::authenticate_request`] (what the tower layer and the actix-web
+    /// middleware call) can check a proof: it needs the method and path.
+    ///
+    /// ```
+    /// use mcp_auth::dpop::DpopConfig;
+    /// use mcp_auth::{AuthServer, AuthServerType, McpAuth, ProtectedResource};
+    ///
+    /// let auth = McpAuth::builder()
+    ///     .protected_resource(
+    ///         ProtectedResource::new("https://api.example.com/mcp")
+    ///             .authorization_server(AuthServer::discover("https://auth.example.com", AuthServerType::Oidc)),
+    ///     )
+    ///     .build()?;
+    /// let guard = auth
+    ///     .bearer_auth_jwt("https://api.example.com/mcp")
+    ///     .dpop(DpopConfig::builder().build()?)
+    ///     .build()?;
+    /// assert!(guard.dpop_config().is_some());
+    /// # Ok::<(), mcp_auth::ConfigError>(())
+    /// ```
+    pub fn dpop(mut self, config: DpopConfig) -> Self {
+        self.settings.dpop = Some(DpopSlot::Given(config));
+        self
     }
 
     /// Scopes every request must carry, all of them (in addition to any set before). Default:
@@ -235,7 +290,10 @@ impl BearerAuthBuilder {
     /// - [`ConfigError::EmptyAudience`]: [`audience`](Self::audience) was given no audience;
     /// - [`ConfigError::ZeroSetting`]: [`max_header_bytes`](Self::max_header_bytes) is 0;
     /// - [`ConfigError::InvalidRealm`]: the [`realm`](Self::realm) cannot be sent as is;
-    /// - [`ConfigError::LeewayTooLong`]: the [`leeway`](Self::leeway) exceeds [`MAX_LEEWAY`].
+    /// - [`ConfigError::LeewayTooLong`]: the [`leeway`](Self::leeway) exceeds [`MAX_LEEWAY`];
+    /// - [`ConfigError::DpopNoPublicUrl`]: [`dpop`](Self::dpop) is on, and there is neither a
+    ///   resource identifier nor a
+    ///   [`public_base_url`](crate::dpop::DpopConfigBuilder::public_base_url).
     pub fn build(self) -> Result<BearerAuth, ConfigError> {
         let (target, given) = (self.target?, self.settings);
         check_scopes(
@@ -283,6 +341,12 @@ impl BearerAuthBuilder {
                 }
             },
         };
+        let dpop = match given.dpop {
+            Some(DpopSlot::Given(config)) => Some(DpopSlot::Resolved(
+                config.for_resource(target.resource.as_deref())?,
+            )),
+            other => other,
+        };
         Ok(BearerAuth::from_parts(
             target,
             Settings {
@@ -294,6 +358,7 @@ impl BearerAuthBuilder {
                 realm: given.realm,
                 leeway: given.leeway,
                 require_expiry: given.require_expiry,
+                dpop,
             },
         ))
     }

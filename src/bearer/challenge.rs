@@ -1,4 +1,5 @@
-//! [`BearerChallenge`]: rendering and parsing `WWW-Authenticate: Bearer` challenges.
+//! [`BearerChallenge`]: rendering and parsing `WWW-Authenticate: Bearer` (and `DPoP`)
+//! challenges.
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -8,19 +9,22 @@ use http::HeaderValue;
 use super::is_tchar;
 use crate::scope::is_scope_char;
 
-/// A `Bearer` challenge (RFC 6750 §3, RFC 9728 §5.1): the parameters of a `WWW-Authenticate`
+/// A `Bearer` challenge (RFC 6750 §3, RFC 9728 §5.1), or a `DPoP` one (RFC 9449 §7.1, with
+/// [`scheme`](Self::scheme) [`ChallengeScheme::Dpop`]): the parameters of a `WWW-Authenticate`
 /// header.
 ///
 /// Build one with [`Default`] and the public fields, render it with [`render`](Self::render) or
 /// [`to_header_value`](Self::to_header_value), read one with the strict [`parse`](Self::parse).
 ///
 /// Rendering uses one fixed parameter order, `realm`, `error`, `error_description`, `scope`,
-/// `resource_metadata`, each a quoted-string, joined by `", "`. Empty parameters are omitted.
+/// `resource_metadata` and (DPoP only) `algs`, each a quoted-string, joined by `", "`. Empty
+/// parameters are omitted.
 /// Characters outside the sets RFC 6750 §3 allows are **removed**, never escaped:
 ///
 /// - `realm`, `error`, `error_description`: `%x20-21 / %x23-5B / %x5D-7E`;
 /// - `scope`: tokens of `%x21 / %x23-5B / %x5D-7E`, joined by one space;
-/// - `resource_metadata`: visible ASCII without `"` and `\`.
+/// - `resource_metadata`: visible ASCII without `"` and `\`;
+/// - `algs`: tokens of `tchar`, joined by one space.
 ///
 /// So a value never contains `"`, `\` or a non-ASCII byte, and the header is always a valid
 /// `HeaderValue`.
@@ -58,14 +62,40 @@ pub struct BearerChallenge {
     pub scope: Vec<String>,
     /// `resource_metadata`: the RFC 9728 metadata URL of the resource (RFC 9728 §5.1).
     pub resource_metadata: Option<String>,
+    /// The authentication scheme: `Bearer` (the default) or `DPoP`.
+    pub scheme: ChallengeScheme,
+    /// `algs` (DPoP only, RFC 9449 §7.1): the JWS algorithms accepted in proofs. Not rendered
+    /// for `Bearer`.
+    pub algs: Vec<String>,
+}
+
+/// The scheme of a [`BearerChallenge`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ChallengeScheme {
+    /// `Bearer` (RFC 6750).
+    #[default]
+    Bearer,
+    /// `DPoP` (RFC 9449 §7.1).
+    Dpop,
+}
+
+impl ChallengeScheme {
+    /// The scheme's name as sent: `Bearer` or `DPoP`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChallengeScheme::Bearer => "Bearer",
+            ChallengeScheme::Dpop => "DPoP",
+        }
+    }
 }
 
 impl BearerChallenge {
-    /// The header value: `Bearer` followed by the non-empty parameters in the fixed order, with
-    /// disallowed characters removed (see the type docs). A challenge without any parameter
-    /// renders as `Bearer` alone.
+    /// The header value: `Bearer` (or `DPoP`) followed by the non-empty parameters in the fixed
+    /// order, with disallowed characters removed (see the type docs). A challenge without any
+    /// parameter renders as the scheme alone.
     pub fn render(&self) -> String {
-        let mut out = String::from("Bearer");
+        let mut out = String::from(self.scheme.as_str());
         let mut first = true;
         let mut param = |name: &str, value: String| {
             if value.is_empty() {
@@ -89,19 +119,29 @@ impl BearerChallenge {
         if let Some(url) = &self.resource_metadata {
             param("resource_metadata", keep(url, is_scope_char));
         }
+        if self.scheme == ChallengeScheme::Dpop {
+            let algs: Vec<String> = self
+                .algs
+                .iter()
+                .map(|alg| keep(alg, is_tchar))
+                .filter(|alg| !alg.is_empty())
+                .collect();
+            param("algs", algs.join(" "));
+        }
         out
     }
 
     /// [`render`](Self::render) as a [`HeaderValue`].
     pub fn to_header_value(&self) -> HeaderValue {
         // Rendered text is printable ASCII by construction, so this never falls back.
-        HeaderValue::from_str(&self.render()).unwrap_or_else(|_| HeaderValue::from_static("Bearer"))
+        HeaderValue::from_str(&self.render())
+            .unwrap_or_else(|_| HeaderValue::from_static(self.scheme.as_str()))
     }
 
-    /// Parses a single `Bearer` challenge strictly: the scheme (any case), then
+    /// Parses a single `Bearer` or `DPoP` challenge strictly: the scheme (any case), then
     /// comma-separated `name=value` parameters whose value is a token or a quoted-string.
-    /// Only `realm`, `error`, `error_description`, `error_uri`, `scope` and `resource_metadata`
-    /// are known; `error_uri` is checked but not kept.
+    /// Only `realm`, `error`, `error_description`, `error_uri`, `scope`, `resource_metadata`
+    /// and, for `DPoP`, `algs` are known; `error_uri` is checked but not kept.
     ///
     /// Meant for tests and clients checking a server's answer.
     ///
@@ -114,12 +154,19 @@ impl BearerChallenge {
             rest: value.trim_matches([' ', '\t']),
         };
         let scheme = parser.token();
-        if !scheme.eq_ignore_ascii_case("bearer") {
+        let scheme = if scheme.eq_ignore_ascii_case("bearer") {
+            ChallengeScheme::Bearer
+        } else if scheme.eq_ignore_ascii_case("dpop") {
+            ChallengeScheme::Dpop
+        } else {
             return Err(ChallengeParseError::new(format!(
-                "the scheme is `{scheme}`, not `Bearer`"
+                "the scheme is `{scheme}`, not `Bearer` or `DPoP`"
             )));
-        }
-        let mut challenge = Self::default();
+        };
+        let mut challenge = Self {
+            scheme,
+            ..Self::default()
+        };
         if parser.rest.is_empty() {
             return Ok(challenge);
         }
@@ -161,6 +208,13 @@ impl BearerChallenge {
                         .collect()
                 }
                 "resource_metadata" => challenge.resource_metadata = Some(value),
+                "algs" if scheme == ChallengeScheme::Dpop => {
+                    challenge.algs = value
+                        .split(' ')
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                }
                 _ => {
                     return Err(ChallengeParseError::new(format!(
                         "unknown parameter `{name}`"
@@ -183,7 +237,7 @@ impl BearerChallenge {
 
 /// A `WWW-Authenticate` value is not a well-formed `Bearer` challenge.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid Bearer challenge: {reason}")]
+#[error("invalid Bearer or DPoP challenge: {reason}")]
 pub struct ChallengeParseError {
     reason: Cow<'static, str>,
 }
@@ -304,7 +358,36 @@ mod tests {
             error_description: description.map(Into::into),
             scope: scope.iter().map(|s| (*s).to_owned()).collect(),
             resource_metadata: metadata.map(Into::into),
+            ..BearerChallenge::default()
         }
+    }
+
+    #[test]
+    fn dpop_challenges_render_algs_last_and_round_trip() {
+        let c = BearerChallenge {
+            scheme: ChallengeScheme::Dpop,
+            error: Some("invalid_dpop_proof".into()),
+            algs: vec!["ES256".into(), "Ed\"DSA".into()],
+            resource_metadata: Some("https://h/.well-known/oauth-protected-resource".into()),
+            ..BearerChallenge::default()
+        };
+        let rendered = c.render();
+        assert_eq!(
+            rendered,
+            "DPoP error=\"invalid_dpop_proof\", \
+             resource_metadata=\"https://h/.well-known/oauth-protected-resource\", \
+             algs=\"ES256 EdDSA\""
+        );
+        let parsed = BearerChallenge::parse(&rendered).unwrap();
+        assert_eq!(parsed.scheme, ChallengeScheme::Dpop);
+        assert_eq!(parsed.algs, ["ES256", "EdDSA"]);
+        // `algs` is a DPoP parameter only.
+        assert!(BearerChallenge::parse("Bearer algs=\"ES256\"").is_err());
+        let bearer = BearerChallenge {
+            algs: vec!["ES256".into()],
+            ..BearerChallenge::default()
+        };
+        assert_eq!(bearer.render(), "Bearer");
     }
 
     #[test]

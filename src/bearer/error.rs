@@ -39,6 +39,11 @@ const MISSING_AUTH_INFO: &str = "No AuthInfo in the request extensions: the bear
 /// | [`MissingAuthInfo`](Self::MissingAuthInfo) | `missing_auth_info` | 500 | body only: `server_error` |
 /// | [`TokenBindingMismatch`](Self::TokenBindingMismatch) | `token_binding_mismatch` | 401 | `invalid_token` |
 /// | [`RequestNeeded`](Self::RequestNeeded) | `request_needed` | 500 | body only: `server_error` |
+/// | [`InvalidDpopProof`](Self::InvalidDpopProof) | `invalid_dpop_proof` | 401 | `invalid_dpop_proof` |
+/// | [`DpopProofReplayed`](Self::DpopProofReplayed) | `dpop_proof_replayed` | 401 | `invalid_dpop_proof` |
+/// | [`UseDpopNonce`](Self::UseDpopNonce) | `use_dpop_nonce` | 401 | `use_dpop_nonce` (and a `DPoP-Nonce` header) |
+/// | [`DpopRequired`](Self::DpopRequired) | `dpop_required` | 401 | none |
+/// | [`StoreUnavailable`](Self::StoreUnavailable) | `store_unavailable` | 503 | body only: `temporarily_unavailable` |
 ///
 /// No variant ever holds the token.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -168,6 +173,38 @@ pub enum BearerAuthError {
          BearerAuth::authenticate_request with the request's http::request::Parts"
     )]
     RequestNeeded,
+    /// The request uses the `DPoP` scheme and its `DPoP` proof header fails one of the checks of
+    /// RFC 9449 §4.3: missing or repeated, not a compact JWS, wrong `typ`, an `alg` outside the
+    /// allow-list, a private or malformed `jwk`, a bad signature, or `htm`, `htu`, `iat`, `ath`
+    /// or `jti` not matching this request and token.
+    #[error("the DPoP proof is invalid: {reason}")]
+    InvalidDpopProof {
+        /// Which check failed.
+        reason: &'static str,
+    },
+    /// The DPoP proof was already used (its `jti`, with the same key, was seen within the
+    /// `iat` window): a replay (RFC 9449 §11.1). The client must sign a fresh proof per
+    /// request.
+    #[error("the DPoP proof was already used (replayed jti)")]
+    DpopProofReplayed,
+    /// Server nonces are on and the proof carries no nonce, or one that is no longer current
+    /// (RFC 9449 §9). The answer's `DPoP-Nonce` header holds the nonce to put in a new proof.
+    #[error("the DPoP proof lacks the current server nonce")]
+    UseDpopNonce {
+        /// The nonce the client must use, sent as `DPoP-Nonce`.
+        nonce: String,
+    },
+    /// The guard [requires DPoP](crate::dpop::DpopConfigBuilder::require) and the request used
+    /// the `Bearer` scheme. Like an unsupported scheme, it gets the bare `DPoP` challenge.
+    #[error("this resource requires DPoP-bound tokens and the request used the Bearer scheme")]
+    DpopRequired,
+    /// The state store (DPoP replay detection) failed or timed out; the request is refused
+    /// rather than let through unchecked.
+    #[error("the state store is unavailable: {reason}")]
+    StoreUnavailable {
+        /// What failed.
+        reason: String,
+    },
 }
 
 impl BearerAuthError {
@@ -194,6 +231,11 @@ impl BearerAuthError {
             Self::MissingAuthInfo => "missing_auth_info",
             Self::TokenBindingMismatch { .. } => "token_binding_mismatch",
             Self::RequestNeeded => "request_needed",
+            Self::InvalidDpopProof { .. } => "invalid_dpop_proof",
+            Self::DpopProofReplayed => "dpop_proof_replayed",
+            Self::UseDpopNonce { .. } => "use_dpop_nonce",
+            Self::DpopRequired => "dpop_required",
+            Self::StoreUnavailable { .. } => "store_unavailable",
         }
     }
 
@@ -207,13 +249,19 @@ impl BearerAuthError {
             | Self::MissingExpiry
             | Self::InvalidIssuer { .. }
             | Self::InvalidAudience { .. }
-            | Self::TokenBindingMismatch { .. } => StatusCode::UNAUTHORIZED,
+            | Self::TokenBindingMismatch { .. }
+            | Self::InvalidDpopProof { .. }
+            | Self::DpopProofReplayed
+            | Self::UseDpopNonce { .. }
+            | Self::DpopRequired => StatusCode::UNAUTHORIZED,
             Self::MissingBearerToken
             | Self::InvalidAuthHeaderFormat
             | Self::MultipleAuthHeaders
             | Self::HeaderTooLong { .. } => StatusCode::BAD_REQUEST,
             Self::MissingRequiredScopes { .. } => StatusCode::FORBIDDEN,
-            Self::AuthServerUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::AuthServerUnavailable { .. } | Self::StoreUnavailable { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::ServerMisconfigured { .. } | Self::MissingAuthInfo | Self::RequestNeeded => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
@@ -227,7 +275,7 @@ impl BearerAuthError {
     /// information then).
     pub fn oauth_error(&self) -> Option<&'static str> {
         match self {
-            Self::MissingAuthHeader | Self::UnsupportedScheme => None,
+            Self::MissingAuthHeader | Self::UnsupportedScheme | Self::DpopRequired => None,
             Self::MissingBearerToken
             | Self::InvalidAuthHeaderFormat
             | Self::MultipleAuthHeaders
@@ -238,8 +286,12 @@ impl BearerAuthError {
             | Self::InvalidIssuer { .. }
             | Self::InvalidAudience { .. }
             | Self::TokenBindingMismatch { .. } => Some("invalid_token"),
+            Self::InvalidDpopProof { .. } | Self::DpopProofReplayed => Some("invalid_dpop_proof"),
+            Self::UseDpopNonce { .. } => Some("use_dpop_nonce"),
             Self::MissingRequiredScopes { .. } => Some("insufficient_scope"),
-            Self::AuthServerUnavailable { .. } => Some("temporarily_unavailable"),
+            Self::AuthServerUnavailable { .. } | Self::StoreUnavailable { .. } => {
+                Some("temporarily_unavailable")
+            }
             Self::ServerMisconfigured { .. } | Self::MissingAuthInfo | Self::RequestNeeded => {
                 Some("server_error")
             }
@@ -254,6 +306,7 @@ impl BearerAuthError {
                 | Self::ServerMisconfigured { .. }
                 | Self::MissingAuthInfo
                 | Self::RequestNeeded
+                | Self::StoreUnavailable { .. }
         )
     }
 
@@ -307,6 +360,20 @@ impl BearerAuthError {
             Self::RequestNeeded => {
                 "The resource server cannot check this request's proof of possession because of a configuration error."
                     .into()
+            }
+            Self::InvalidDpopProof { reason } => format!("The DPoP proof is invalid: {reason}.").into(),
+            Self::DpopProofReplayed => {
+                "The DPoP proof was already used; sign a new proof for every request.".into()
+            }
+            Self::UseDpopNonce { .. } => {
+                "The DPoP proof must carry the nonce given in the DPoP-Nonce header.".into()
+            }
+            Self::DpopRequired => {
+                "This resource requires a DPoP-bound access token: Authorization: DPoP <token> with a DPoP proof header."
+                    .into()
+            }
+            Self::StoreUnavailable { .. } => {
+                "The resource server cannot check the request's proof right now; try again later.".into()
             }
         }
     }

@@ -11,13 +11,15 @@ use tracing::Instrument as _;
 #[cfg(test)]
 use super::builder::BearerAuthBuilder;
 use super::builder::{Audience, Settings, Target};
-use super::challenge::BearerChallenge;
+use super::challenge::{BearerChallenge, ChallengeScheme};
 use super::confirmation::Confirmation;
 use super::error::BearerAuthError;
 use super::header::{Scheme, credentials};
 use super::rejection::BearerRejection;
 use crate::auth_info::{AuthInfo, TokenBinding};
+use crate::dpop::{CheckedProof, DpopSettings, ProofError, ProofTarget};
 use crate::scope::{OFFLINE_ACCESS, ScopeHierarchy};
+use crate::store::{StateKey, StateKind};
 use crate::time::unix_now;
 use crate::verify::TokenVerifier;
 
@@ -184,7 +186,53 @@ impl BearerAuth {
                 token,
                 request: Some(RequestContext::from_parts(parts)),
             })),
-            Err(error) => Box::pin(std::future::ready(Err(self.reject(error)))),
+            Err(error) => {
+                let scheme = self.scheme_named(values.iter().map(HeaderValue::as_bytes));
+                Box::pin(std::future::ready(Err(self.reject_as(
+                    error,
+                    scheme,
+                    &self.config.settings.required_scopes,
+                ))))
+            }
+        }
+    }
+
+    /// The DPoP settings, when [`dpop`](crate::BearerAuthBuilder::dpop) is on: the accepted
+    /// proof algorithms ([`DpopConfig::algorithms`](crate::dpop::DpopConfig::algorithms)) and
+    /// whether DPoP is required, as the protected-resource metadata publishes them.
+    pub fn dpop_config(&self) -> Option<DpopPolicy<'_>> {
+        self.dpop().map(|settings| DpopPolicy { settings })
+    }
+
+    fn dpop(&self) -> Option<&DpopSettings> {
+        self.config
+            .settings
+            .dpop
+            .as_ref()
+            .and_then(|slot| slot.settings())
+    }
+
+    /// The scheme a single `Authorization` value names, for placing a header error in the
+    /// right challenge; `None` when there are several values (ambiguous, RFC 9449 §7.2) or none.
+    fn scheme_named<'a>(&self, values: impl IntoIterator<Item = &'a [u8]>) -> Option<Scheme> {
+        let mut values = values.into_iter();
+        let (Some(value), None) = (values.next(), values.next()) else {
+            return None;
+        };
+        let value = value.trim_ascii_start();
+        let named = |scheme: &[u8]| {
+            value.len() >= scheme.len()
+                && value
+                    .get(..scheme.len())
+                    .is_some_and(|s| s.eq_ignore_ascii_case(scheme))
+                && value.get(scheme.len()).is_none_or(|b| !super::is_tchar(*b))
+        };
+        if named(b"bearer") {
+            Some(Scheme::Bearer)
+        } else if self.dpop().is_some() && named(b"dpop") {
+            Some(Scheme::Dpop)
+        } else {
+            None
         }
     }
 
@@ -193,8 +241,16 @@ impl BearerAuth {
         &self,
         values: impl IntoIterator<Item = &'a [u8]>,
     ) -> Result<(Scheme, String), BearerAuthError> {
-        credentials(values, self.config.settings.max_header_bytes, false)
-            .map(|(scheme, token)| (scheme, token.to_owned()))
+        let dpop = self.dpop();
+        let (scheme, token) = credentials(
+            values,
+            self.config.settings.max_header_bytes,
+            dpop.is_some(),
+        )?;
+        if scheme == Scheme::Bearer && dpop.is_some_and(|d| d.require) {
+            return Err(BearerAuthError::DpopRequired);
+        }
+        Ok((scheme, token.to_owned()))
     }
 
     /// The asynchronous half: verifier, issuer, audience, binding, scopes.
@@ -225,7 +281,11 @@ impl BearerAuth {
             Err(error) => {
                 span.record("outcome", "refused")
                     .record("code", error.code());
-                Err(self.reject(error))
+                Err(self.reject_as(
+                    error,
+                    Some(presented.scheme),
+                    &self.config.settings.required_scopes,
+                ))
             }
         }
     }
@@ -258,7 +318,7 @@ impl BearerAuth {
                 actual: info.audience,
             });
         }
-        let info = self.check_binding(info, presented)?;
+        let (info, proof) = self.check_binding(info, presented)?;
         let missing = c.hierarchy.missing(&info.scopes, &c.required_scopes);
         if !missing.is_empty() {
             return Err(BearerAuthError::MissingRequiredScopes {
@@ -266,6 +326,10 @@ impl BearerAuth {
                 missing: missing.into_iter().map(str::to_owned).collect(),
                 granted: info.scopes,
             });
+        }
+        // Last: a proof is used up only by a request that passed every other check.
+        if let (Some(proof), Some(dpop)) = (proof, self.dpop()) {
+            consume_proof(dpop, &proof).await?;
         }
         Ok(info)
     }
@@ -277,7 +341,7 @@ impl BearerAuth {
         &self,
         info: AuthInfo,
         presented: &Presented,
-    ) -> Result<AuthInfo, BearerAuthError> {
+    ) -> Result<(AuthInfo, Option<CheckedProof>), BearerAuthError> {
         let cnf = Confirmation::from_claims(&info.claims)?;
         let mut binding = TokenBinding::Unbound;
         if let Some(x5t) = &cnf.x5t_s256 {
@@ -292,12 +356,37 @@ impl BearerAuth {
                              without a DPoP proof",
                 });
             }
-            (Scheme::Dpop, _) => {
-                // The DPoP scheme is only recognised once DPoP is configured.
-                return Err(BearerAuthError::RequestNeeded);
+            (Scheme::Dpop, jkt) => {
+                // The DPoP scheme is only recognised once DPoP is configured, and only
+                // `authenticate_request` has the method and path a proof names.
+                let (Some(dpop), Some(request)) = (self.dpop(), presented.request.as_ref()) else {
+                    return Err(BearerAuthError::RequestNeeded);
+                };
+                let proof = check_dpop_proof(dpop, request, &presented.token)?;
+                // RFC 9449 §7.1: the proof key must be the one the token is bound to, so a
+                // token bound to nothing cannot be used with the DPoP scheme.
+                let Some(jkt) = jkt else {
+                    return Err(BearerAuthError::TokenBindingMismatch {
+                        reason: "the DPoP scheme was used with a token that is not bound to a \
+                                 DPoP key (no cnf.jkt)",
+                    });
+                };
+                let same = aws_lc_rs::constant_time::verify_slices_are_equal(
+                    jkt.as_bytes(),
+                    proof.jkt.as_bytes(),
+                )
+                .is_ok();
+                if !same {
+                    return Err(BearerAuthError::TokenBindingMismatch {
+                        reason: "the DPoP proof is signed by another key than the one the \
+                                 token is bound to (cnf.jkt)",
+                    });
+                }
+                binding = TokenBinding::DpopKey { jkt: jkt.clone() };
+                return Ok((info.with_binding(binding), Some(proof)));
             }
         }
-        Ok(info.with_binding(binding))
+        Ok((info.with_binding(binding), None))
     }
 
     /// Proves a certificate-bound token (RFC 8705 `cnf.x5t#S256`): the SHA-256 thumbprint of the
@@ -326,16 +415,41 @@ impl BearerAuth {
         &self.config.settings.hierarchy
     }
 
-    /// Logs the refusal and renders it.
+    /// Logs the refusal and renders it (the scheme the request used unknown: an error goes in
+    /// every challenge offered).
     pub(crate) fn reject(&self, error: BearerAuthError) -> BearerRejection {
-        self.reject_with_scope(error, &self.config.settings.required_scopes)
+        self.reject_as(error, None, &self.config.settings.required_scopes)
     }
 
     /// [`reject`](Self::reject) with `challenge_scope` as the challenge's `scope` instead of the
-    /// required scopes: for refusals of one operation (step-up challenges).
-    pub(crate) fn reject_with_scope(
+    /// required scopes, for refusals of one operation (step-up challenges) of a request
+    /// authenticated with `binding`: a DPoP-bound request's refusal uses the `DPoP` challenge.
+    pub(crate) fn reject_for_binding(
         &self,
         error: BearerAuthError,
+        challenge_scope: &[String],
+        binding: &TokenBinding,
+    ) -> BearerRejection {
+        let scheme = match binding {
+            TokenBinding::DpopKey { .. } => Scheme::Dpop,
+            _ => Scheme::Bearer,
+        };
+        self.reject_as(error, Some(scheme), challenge_scope)
+    }
+
+    /// Logs the refusal and renders it for a request that used `scheme` (`None`: unknown or
+    /// ambiguous).
+    ///
+    /// Challenges: without DPoP, one `Bearer` challenge. With DPoP (RFC 9449 §7.1, §7.2): when
+    /// the request had no credentials, a bare `Bearer` and a bare `DPoP algs=".."` challenge;
+    /// an error of a `Bearer` request goes in the `Bearer` challenge, followed by the bare
+    /// `DPoP` one; an error of a `DPoP` request in the `DPoP` challenge alone; an error of an
+    /// ambiguous request (several `Authorization` headers) in both. With DPoP required, only
+    /// the `DPoP` challenge, carrying any error.
+    pub(crate) fn reject_as(
+        &self,
+        error: BearerAuthError,
+        scheme: Option<Scheme>,
         challenge_scope: &[String],
     ) -> BearerRejection {
         let (t, c) = (&self.config.target, &self.config.settings);
@@ -356,10 +470,13 @@ impl BearerAuth {
                 "bearer authentication refused: {error}"
             );
         }
-        let challenge = error.has_challenge().then(|| {
-            let mut challenge = BearerChallenge::default();
+        let challenge = |scheme: ChallengeScheme, with_error: bool| {
+            let mut challenge = BearerChallenge {
+                scheme,
+                ..BearerChallenge::default()
+            };
             challenge.realm.clone_from(&c.realm);
-            if let Some(code) = error.oauth_error() {
+            if with_error && let Some(code) = error.oauth_error() {
                 challenge.error = Some(code.to_owned());
                 challenge.error_description = Some(error.description().into_owned());
             }
@@ -372,9 +489,31 @@ impl BearerAuth {
             challenge
                 .resource_metadata
                 .clone_from(&t.resource_metadata_url);
+            if scheme == ChallengeScheme::Dpop
+                && let Some(dpop) = self.dpop()
+            {
+                challenge.algs = dpop.algorithm_names();
+            }
             challenge
-        });
-        BearerRejection::new(error, challenge.as_ref(), c.show_error_details)
+        };
+        let (bearer, dpop) = (ChallengeScheme::Bearer, ChallengeScheme::Dpop);
+        let challenges = if !error.has_challenge() {
+            Vec::new()
+        } else {
+            match self.dpop() {
+                None => vec![challenge(bearer, true)],
+                Some(d) if d.require => vec![challenge(dpop, true)],
+                Some(_) => match (error.oauth_error(), scheme) {
+                    (None, _) => vec![challenge(bearer, false), challenge(dpop, false)],
+                    (Some(_), Some(Scheme::Bearer)) => {
+                        vec![challenge(bearer, true), challenge(dpop, false)]
+                    }
+                    (Some(_), Some(Scheme::Dpop)) => vec![challenge(dpop, true)],
+                    (Some(_), None) => vec![challenge(bearer, true), challenge(dpop, true)],
+                },
+            }
+        };
+        BearerRejection::new(error, &challenges, c.show_error_details)
     }
 }
 
@@ -387,10 +526,72 @@ pub(crate) struct Presented {
     pub(crate) request: Option<RequestContext>,
 }
 
+/// The DPoP policy of a guard, as [`BearerAuth::dpop_config`] shows it.
+#[derive(Debug, Clone, Copy)]
+pub struct DpopPolicy<'a> {
+    settings: &'a DpopSettings,
+}
+
+impl DpopPolicy<'_> {
+    /// The accepted proof algorithms, in the configured order
+    /// (`dpop_signing_alg_values_supported`).
+    pub fn algorithms(&self) -> &[crate::verify::JwsAlgorithm] {
+        &self.settings.algorithms
+    }
+
+    /// Whether DPoP is required, `Bearer` refused (`dpop_bound_access_tokens_required`).
+    pub fn required(&self) -> bool {
+        self.settings.require
+    }
+}
+
+/// Checks the request's DPoP proof (RFC 9449 §4.3) for `token`, now.
+fn check_dpop_proof(
+    dpop: &DpopSettings,
+    request: &RequestContext,
+    token: &str,
+) -> Result<CheckedProof, BearerAuthError> {
+    let Some(htu) = dpop.expected_htu(request.uri.path()) else {
+        return Err(BearerAuthError::InvalidDpopProof {
+            reason: "the request's URL cannot be formed from the public base URL and its path",
+        });
+    };
+    let target = ProofTarget {
+        method: request.method.as_str(),
+        htu: &htu,
+        token,
+        now: unix_now(),
+    };
+    crate::dpop::check_proof(dpop, &request.dpop, &target).map_err(|error| match error {
+        ProofError::Invalid(reason) => BearerAuthError::InvalidDpopProof { reason },
+        ProofError::UseNonce(nonce) => BearerAuthError::UseDpopNonce { nonce },
+    })
+}
+
+/// Records the proof's `jti` (with its key) for the `iat` window; a `jti` already there is a
+/// replay. A store failure refuses the request (503): fail closed.
+async fn consume_proof(dpop: &DpopSettings, proof: &CheckedProof) -> Result<(), BearerAuthError> {
+    let key = StateKey::new(
+        StateKind::DpopProof,
+        &[proof.jkt.as_bytes(), &proof.jti_hash],
+    );
+    match dpop
+        .store
+        .insert_if_absent(&key, b"1", dpop.replay_ttl())
+        .await
+    {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(BearerAuthError::DpopProofReplayed),
+        Err(error) => Err(BearerAuthError::StoreUnavailable {
+            reason: error.to_string(),
+        }),
+    }
+}
+
 /// The parts of a request the binding checks read, owned so the check can run in a `'static`
 /// future: method and URI (DPoP `htm`/`htu`), the `DPoP` header values, and the extensions
 /// (where a client-certificate source puts the TLS peer certificate).
-// Read by the DPoP and certificate checks that build on this step.
+// `extensions` is read by the certificate check that builds on this step.
 #[allow(dead_code)]
 pub(crate) struct RequestContext {
     pub(crate) method: http::Method,

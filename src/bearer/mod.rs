@@ -63,9 +63,9 @@ mod rejection;
 
 pub use builder::BearerAuthBuilder;
 pub(crate) use builder::Target;
-pub use challenge::{BearerChallenge, ChallengeParseError};
+pub use challenge::{BearerChallenge, ChallengeParseError, ChallengeScheme};
 pub use error::BearerAuthError;
-pub use guard::BearerAuth;
+pub use guard::{BearerAuth, DpopPolicy};
 pub use header::DEFAULT_MAX_HEADER_BYTES;
 #[cfg(feature = "__fuzz")]
 pub(crate) use header::bearer_token;

@@ -11,6 +11,9 @@ use super::challenge::BearerChallenge;
 use super::error::BearerAuthError;
 use crate::error::bounded_echo;
 
+/// `DPoP-Nonce` (RFC 9449 §8.1): the server nonce a DPoP proof must carry.
+pub(crate) const DPOP_NONCE: http::HeaderName = http::HeaderName::from_static("dpop-nonce");
+
 /// The answer to a refused request: status, headers (`WWW-Authenticate` when there is a
 /// challenge, `Content-Type: application/json`, `Cache-Control: no-store`) and a JSON body.
 ///
@@ -32,16 +35,23 @@ pub struct BearerRejection {
 }
 
 impl BearerRejection {
+    /// The answer to `error`, with one `WWW-Authenticate` header per challenge (in order) and,
+    /// for [`BearerAuthError::UseDpopNonce`], the `DPoP-Nonce` header.
     pub(crate) fn new(
         error: BearerAuthError,
-        challenge: Option<&BearerChallenge>,
+        challenges: &[BearerChallenge],
         show_error_details: bool,
     ) -> Self {
         let mut headers = HeaderMap::new();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        if let Some(challenge) = challenge {
-            headers.insert(WWW_AUTHENTICATE, challenge.to_header_value());
+        for challenge in challenges {
+            headers.append(WWW_AUTHENTICATE, challenge.to_header_value());
+        }
+        if let BearerAuthError::UseDpopNonce { nonce } = &error
+            && let Ok(value) = HeaderValue::from_str(nonce)
+        {
+            headers.insert(DPOP_NONCE, value);
         }
         let body = json_body(&error, show_error_details);
         Self {
@@ -62,9 +72,16 @@ impl BearerRejection {
         &self.headers
     }
 
-    /// The `WWW-Authenticate` value, absent for 500 and 503.
+    /// The (first) `WWW-Authenticate` value, absent for 500 and 503. With DPoP configured an
+    /// answer can carry two challenges, `Bearer` and `DPoP`: see
+    /// [`challenges`](Self::challenges).
     pub fn www_authenticate(&self) -> Option<&HeaderValue> {
         self.headers.get(WWW_AUTHENTICATE)
+    }
+
+    /// Every `WWW-Authenticate` value, in order (one per scheme offered).
+    pub fn challenges(&self) -> impl Iterator<Item = &HeaderValue> {
+        self.headers.get_all(WWW_AUTHENTICATE).iter()
     }
 
     /// The JSON body.
@@ -190,7 +207,7 @@ mod tests {
     use super::*;
 
     fn body(error: BearerAuthError, details: bool) -> Value {
-        serde_json::from_slice(BearerRejection::new(error, None, details).body()).unwrap()
+        serde_json::from_slice(BearerRejection::new(error, &[], details).body()).unwrap()
     }
 
     #[test]
@@ -201,7 +218,7 @@ mod tests {
                 missing: vec!["b".into()],
                 granted: vec!["a".into()],
             },
-            None,
+            &[],
             true,
         );
         assert_eq!(
@@ -231,7 +248,7 @@ mod tests {
             BearerAuthError::AuthServerUnavailable {
                 reason: "down".into(),
             },
-            None,
+            &[],
             false,
         );
         assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
@@ -259,7 +276,7 @@ mod tests {
             BearerAuthError::InvalidToken {
                 reason: "bad".into(),
             },
-            Some(&challenge),
+            std::slice::from_ref(&challenge),
             false,
         );
         let response: http::Response<Bytes> = r.clone().into_response();

@@ -284,7 +284,7 @@ fn unguarded_rejection() -> BearerRejection {
              with the middleware or register the guard with `.app_data(guard)`"
         );
     });
-    BearerRejection::new(BearerAuthError::MissingAuthInfo, None, false)
+    BearerRejection::new(BearerAuthError::MissingAuthInfo, &[], false)
 }
 
 /// A [`BearerRejection`] as an actix response: the same status, headers and body bytes.
@@ -417,10 +417,10 @@ mod tests {
             BearerAuthError::InvalidToken {
                 reason: "expired".into(),
             },
-            Some(&BearerChallenge {
+            &[BearerChallenge {
                 error: Some("invalid_token".into()),
                 ..BearerChallenge::default()
-            }),
+            }],
             false,
         );
         let mut headers = rejection.headers().clone();

@@ -135,7 +135,7 @@ impl AuthInfoRejection {
              front of this route (answering 500)"
         );
         Self {
-            rejection: BearerRejection::new(BearerAuthError::MissingAuthInfo, None, false),
+            rejection: BearerRejection::new(BearerAuthError::MissingAuthInfo, &[], false),
         }
     }
 

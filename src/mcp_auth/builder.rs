@@ -7,6 +7,7 @@ use bytes::Bytes;
 
 use super::{McpAuth, Resource, validate_resolved};
 use crate::discovery::AuthServer;
+use crate::dpop::DpopConfig;
 use crate::error::ConfigError;
 use crate::metadata::{
     ProtectedResourceMetadata, ProtectedResourceMetadataBuilder, protected_resource_metadata_path,
@@ -24,6 +25,7 @@ pub struct ProtectedResource {
     resource: String,
     servers: Vec<AuthServer>,
     metadata: ProtectedResourceMetadataBuilder,
+    dpop: Option<DpopConfig>,
 }
 
 impl ProtectedResource {
@@ -35,7 +37,34 @@ impl ProtectedResource {
             metadata: ProtectedResourceMetadata::builder(resource.clone()),
             resource,
             servers: Vec::new(),
+            dpop: None,
         }
+    }
+
+    /// Protects the resource with DPoP (RFC 9449): every guard made for it
+    /// ([`McpAuth::bearer_auth`] and its siblings) checks DPoP proofs with `config` (as
+    /// [`BearerAuthBuilder::dpop`](crate::BearerAuthBuilder::dpop) does), and the metadata
+    /// publishes the same policy: `dpop_signing_alg_values_supported` (the allowed proof
+    /// algorithms) and `dpop_bound_access_tokens_required` (whether `Bearer` is refused), so
+    /// what clients read agrees with what the guards enforce. Default: no DPoP (both fields
+    /// omitted; DPoP-bound tokens are refused as `Bearer`).
+    ///
+    /// ```
+    /// use mcp_auth::dpop::DpopConfig;
+    /// use mcp_auth::ProtectedResource;
+    ///
+    /// let resource = ProtectedResource::new("https://api.example.com/mcp")
+    ///     .dpop(DpopConfig::builder().require(true).build()?);
+    /// # let _ = resource;
+    /// # Ok::<(), mcp_auth::ConfigError>(())
+    /// ```
+    pub fn dpop(mut self, config: DpopConfig) -> Self {
+        self.metadata = self
+            .metadata
+            .dpop_signing_alg_values_supported(config.algorithms().iter().map(|a| a.as_str()))
+            .dpop_bound_access_tokens_required(config.required());
+        self.dpop = Some(config);
+        self
     }
 
     /// Trusts the authorization server `server` (repeatable; at least one is required). Tokens
@@ -157,6 +186,7 @@ impl McpAuthBuilder {
                 document,
                 servers: configured.servers,
                 issuers,
+                dpop: configured.dpop,
                 jwt: OnceLock::new(),
             });
         }

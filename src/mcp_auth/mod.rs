@@ -59,6 +59,8 @@ struct Resource {
     document: Bytes,
     servers: Vec<AuthServer>,
     issuers: Vec<String>,
+    /// DPoP for every guard of the resource ([`ProtectedResource::dpop`]).
+    dpop: Option<crate::dpop::DpopConfig>,
     /// The resource's shared JWT verifier, built on first use.
     jwt: OnceLock<JwtVerifier>,
 }
@@ -197,7 +199,9 @@ impl McpAuth {
         resource: &str,
         verifier: impl FnOnce(&Resource) -> Result<Arc<dyn TokenVerifier>, ConfigError>,
     ) -> BearerAuthBuilder {
-        let target = self.resource_entry(resource).and_then(|entry| {
+        let entry = self.resource_entry(resource);
+        let dpop = entry.as_ref().ok().and_then(|entry| entry.dpop.clone());
+        let target = entry.and_then(|entry| {
             Ok(Target {
                 verifier: verifier(entry)?,
                 trusted_issuers: entry.issuers.clone(),
@@ -205,7 +209,11 @@ impl McpAuth {
                 resource_metadata_url: Some(entry.metadata_url.clone()),
             })
         });
-        BearerAuthBuilder::new(target)
+        let guard = BearerAuthBuilder::new(target);
+        match dpop {
+            Some(config) => guard.dpop(config),
+            None => guard,
+        }
     }
 
     fn resource_entry(&self, resource: &str) -> Result<&Resource, ConfigError> {

@@ -22,7 +22,7 @@ use tower_service::Service;
 
 use super::headers::{self, Revision};
 use super::{ChallengeScopes, OperationScopes, extend_unique};
-use crate::auth_info::AuthInfo;
+use crate::auth_info::{AuthInfo, TokenBinding};
 use crate::bearer::{BearerAuth, BearerAuthError};
 use crate::scope::{GrantedScopes, ScopeHierarchy};
 use crate::tower::plumbing::{
@@ -127,7 +127,7 @@ inner_service_accessors!(OperationScopesService);
 impl Shared {
     /// `Ok` when the operations in `body` are allowed for a token granting `granted`,
     /// otherwise the refusal to send. For requests the body decides (older revisions).
-    fn check(&self, body: &[u8], granted: &[String]) -> Result<(), Refusal> {
+    fn check(&self, body: &[u8], granted: &Granted) -> Result<(), Refusal> {
         let operation = match self.policy.scopes_for(body) {
             Ok(scopes) => scopes,
             Err(duplicate) => {
@@ -151,9 +151,10 @@ impl Shared {
     fn allow(
         &self,
         operation: &[&str],
-        granted: &[String],
+        granted: &Granted,
         revision: Revision,
     ) -> Result<(), Refusal> {
+        let (binding, granted) = (&granted.binding, granted.scopes.as_slice());
         if operation.is_empty() {
             return Ok(());
         }
@@ -177,10 +178,17 @@ impl Shared {
         };
         Err(Box::new(
             self.guard
-                .reject_with_scope(error, &challenge)
+                .reject_for_binding(error, &challenge, binding)
                 .into_response(),
         ))
     }
+}
+
+/// What the verified token grants, and how it was presented (a DPoP-bound token's 403 uses the
+/// `DPoP` challenge).
+struct Granted {
+    scopes: Vec<String>,
+    binding: TokenBinding,
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for OperationScopesService<S>
@@ -211,9 +219,12 @@ where
         let Some(info) = request.extensions().get::<AuthInfo>() else {
             return refuse(missing_auth_info(&shared.guard, "OperationScopesLayer"));
         };
-        let granted = info.scopes.clone();
+        let granted = Granted {
+            scopes: info.scopes.clone(),
+            binding: info.binding().clone(),
+        };
         request.extensions_mut().insert(GrantedScopes::shared(
-            granted.clone(),
+            granted.scopes.clone(),
             shared.hierarchy.clone(),
         ));
 
