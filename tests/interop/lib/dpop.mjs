@@ -28,7 +28,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 export const OAUTH4WEBAPI_VERSION = JSON.parse(readFileSync(path.join(here, '..', 'node_modules', 'oauth4webapi', 'package.json'), 'utf8')).version;
 
 /** The MCP protocol version the suite's raw requests announce (as ./mcp.mjs rawInitialize). */
-const PROTOCOL_VERSION = '2025-06-18';
+export const PROTOCOL_VERSION = '2025-06-18';
 const CLIENT_INFO = { name: 'mcp-auth-interop (oauth4webapi DPoP)', version: '1.0.0' };
 
 /** Everything here talks plain HTTP on loopback: oauth4webapi refuses http:// without this. */
@@ -66,11 +66,12 @@ function handle(keyPair, proofAlg) {
 /**
  * A client key: an oauth4webapi DPoP handle over a fresh key pair of `alg` (ES256, ES384,
  * EdDSA for Ed25519, PS256, RS256, ...), optionally with the proofs' `alg` header renamed to
- * `proofAlg`. Returns { alg, keyPair, dpop, jkt } with jkt the RFC 7638 thumbprint oauth4webapi
- * computes for `dpop_jkt`.
+ * `proofAlg`; `extractable`: the private key can be exported (to hand it to a web page).
+ * Returns { alg, keyPair, dpop, jkt } with jkt the RFC 7638 thumbprint oauth4webapi computes
+ * for `dpop_jkt`.
  */
-export async function newDpopKey(alg = 'ES256', { proofAlg } = {}) {
-  const keyPair = await oauth.generateKeyPair(alg);
+export async function newDpopKey(alg = 'ES256', { proofAlg, extractable = false } = {}) {
+  const keyPair = await oauth.generateKeyPair(alg, { extractable });
   const dpop = handle(keyPair, proofAlg);
   return { alg, proofAlg, keyPair, dpop, jkt: await dpop.calculateThumbprint() };
 }

@@ -1,8 +1,9 @@
 // The "dpop" group of the suite (RFC 9449, issue 17): node-oidc-provider issues DPoP-bound JWT
 // access tokens (`cnf.jkt`) to oauth4webapi, which builds every proof itself and calls
 // `tools/call whoami` on the whoami examples started with MCP_AUTH_DPOP (and
-// MCP_AUTH_DPOP_NONCE=1 for the nonce cases). One PASS/FAIL line per check, counted with the
-// others. INTEROP_DPOP=0 leaves the group out, =only runs just it (run.mjs).
+// MCP_AUTH_DPOP_NONCE=1 for the nonce cases), in Node and in a web page (./dpopbrowser.mjs).
+// One PASS/FAIL line per check, counted with the others. INTEROP_DPOP=0 leaves the group out,
+// =only runs just it (run.mjs).
 
 import * as assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -11,9 +12,10 @@ import { fileURLToPath } from 'node:url';
 
 import { WWWAuthenticateChallengeError } from 'oauth4webapi';
 
-import { decodeJwt, obtainTokens } from './browser.mjs';
+import { decodeJwt, HTTP_TIMEOUT_MS, obtainTokens } from './browser.mjs';
+import { dpopFromBrowser } from './dpopbrowser.mjs';
 import {
-  decodeProof, DpopMcpClient, newDpopKey, OAUTH4WEBAPI_VERSION, obtainDpopTokens, parseChallenges, resend, sameKeyNewHandle,
+  decodeProof, DpopMcpClient, newDpopKey, OAUTH4WEBAPI_VERSION, obtainDpopTokens, parseChallenges, PROTOCOL_VERSION, resend, sameKeyNewHandle,
   thumbprint, unauthenticatedPost,
 } from './dpop.mjs';
 import { ADMIN_SCOPE, OTHER_SCOPE, REQUIRED_SCOPE, startProvider, USERS } from './provider.mjs';
@@ -29,6 +31,9 @@ const SERVERS = {
   require: { example: 'whoami', dpop: { MCP_AUTH_DPOP: 'require' } },
   actix: { example: 'whoami_actix', dpop: { MCP_AUTH_DPOP: 'allow' } },
   hyper: { example: 'whoami_hyper', dpop: { MCP_AUTH_DPOP: 'allow' } },
+  // actix-web builds its CORS policy with actix-cors (the others with tower-http): the browser
+  // check needs a nonce server there too, to see DPoP-Nonce exposed.
+  actixNonce: { example: 'whoami_actix', dpop: { MCP_AUTH_DPOP: 'allow', MCP_AUTH_DPOP_NONCE: '1' } },
 };
 /** The stacks the main cases (bound token with a proof; the same token as Bearer) run on. */
 const STACKS = [['axum', 'allow'], ['actix-web', 'actix'], ['hyper', 'hyper']];
@@ -133,7 +138,7 @@ async function setUp({ alg, targetDir, pidFile }) {
 }
 
 /** The cases: [name, fn, server key (whose log a failure prints)]. */
-function cases(ctx, { alg }) {
+function cases(ctx, { alg, browser }) {
   const { provider, servers } = ctx;
   const { issuer } = provider;
   const list = [];
@@ -324,11 +329,52 @@ function cases(ctx, { alg }) {
     return `the server lists: ${server.dpopAlgs.join(' ')}\n${lines.join('\n')}`;
   }, 'allow');
 
+  if (browser) {
+    add(`oauth4webapi ${OAUTH4WEBAPI_VERSION} in a web page (headless Chromium, another origin): CORS lets its DPoP requests through (axum, actix-web, hyper) and shows it WWW-Authenticate and DPoP-Nonce, so the nonce round trip works in the browser (axum, actix-web)`, async () => {
+      const key = await newDpopKey('ES256', { extractable: true });
+      const targets = [['axum', 'allow'], ['actix-web', 'actix'], ['hyper', 'hyper'], ['axum nonce', 'nonce'], ['actix-web nonce', 'actixNonce']];
+      const calls = [];
+      for (const [name, serverKey] of targets) {
+        calls.push({ name, mcpUrl: servers[serverKey].mcpUrl, token: await boundToken(servers[serverKey], key) });
+      }
+      const { origin, results } = await dpopFromBrowser({ key, calls, protocolVersion: PROTOCOL_VERSION });
+      const lines = [`page origin ${origin}`];
+      for (const [index, [name, serverKey]] of targets.entries()) {
+        const result = results[index];
+        const server = servers[serverKey];
+        const seen = result.exchanges.map((e) => `${e.status}${e.dpopNonce ? ' +nonce' : ''}`).join(', ');
+        assert.equal(result.error, undefined, `${name}: ${result.error} (exchanges ${JSON.stringify(result.exchanges)})`);
+        assertAlice(result.identity, { issuer, resource: server.resource });
+        assert.ok(result.exchanges.every((e) => e.scheme === 'DPoP'), `${name}: Authorization: DPoP`);
+        if (SERVERS[serverKey].dpop.MCP_AUTH_DPOP_NONCE) {
+          const [first, second] = result.exchanges;
+          assert.equal(first.status, 401, `${name}: the first request`);
+          assert.match(String(first.challenge), /use_dpop_nonce/, `${name}: the page reads WWW-Authenticate (exposed): ${first.challenge}`);
+          assert.ok(first.dpopNonce, `${name}: the page reads DPoP-Nonce (exposed)`);
+          assert.equal(second.proofNonce, first.dpopNonce, `${name}: the retried proof carries the nonce`);
+          assert.equal(second.status, 200, `${name}: the retried request`);
+        } else {
+          assert.deepEqual(result.exchanges.map((e) => e.status), [200, 202, 200], `${name}: statuses`);
+        }
+        lines.push(`${name}: ${seen} -> whoami sub ${result.identity.sub}`);
+      }
+      // The preflight itself, as the browser sent it (the page's requests passed it).
+      const preflight = await fetch(servers.actixNonce.mcpUrl, {
+        method: 'OPTIONS',
+        headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type,dpop,mcp-protocol-version' },
+        signal: AbortSignal.timeout(HTTP_TIMEOUT_MS),
+      });
+      lines.push(`actix-web preflight: ${preflight.status}, access-control-allow-headers: ${preflight.headers.get('access-control-allow-headers')}`);
+      return lines.join('\n');
+    }, 'actixNonce');
+  }
+
   return list;
 }
 
-/** Runs the group: set-up, then the cases one after the other. */
-export async function runDpopSuite({ report, targetDir, pidFile, alg = 'ES256' }) {
+/** Runs the group: set-up, then the cases one after the other. `browser: false` leaves out the
+ * check in headless Chromium (INTEROP_INSPECTOR=0: no browser cases). */
+export async function runDpopSuite({ report, targetDir, pidFile, alg = 'ES256', browser = true }) {
   let ctx;
   const ok = await report.check(`[dpop] set-up: node-oidc-provider (${alg} access tokens, DPoP), whoami servers with MCP_AUTH_DPOP (${Object.keys(SERVERS).join(', ')})`, async () => {
     ctx = await setUp({ alg, targetDir, pidFile });
@@ -337,7 +383,7 @@ export async function runDpopSuite({ report, targetDir, pidFile, alg = 'ES256' }
     report.skip('[dpop] all cases', 'the set-up failed');
     return;
   }
-  for (const c of cases(ctx, { alg })) {
+  for (const c of cases(ctx, { alg, browser })) {
     await report.check(c.name, c.fn, { timeoutMs: 60_000, context: c.server && (() => c.server.stderrTail()) });
   }
   await ctx.stop();
