@@ -18,7 +18,9 @@ import {
   decodeProof, DpopMcpClient, newDpopKey, OAUTH4WEBAPI_VERSION, obtainDpopTokens, parseChallenges, PROTOCOL_VERSION, resend, sameKeyNewHandle,
   thumbprint, unauthenticatedPost,
 } from './dpop.mjs';
-import { ADMIN_SCOPE, OTHER_SCOPE, REQUIRED_SCOPE, startProvider, USERS } from './provider.mjs';
+import {
+  ADMIN_SCOPE, OTHER_SCOPE, REQUIRED_SCOPE, RESOURCE_SERVER_CLIENT, startProvider, USERS,
+} from './provider.mjs';
 import { binaryPath, startServer } from './servers.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -34,6 +36,19 @@ const SERVERS = {
   // actix-web builds its CORS policy with actix-cors (the others with tower-http): the browser
   // check needs a nonce server there too, to see DPoP-Nonce exposed.
   actixNonce: { example: 'whoami_actix', dpop: { MCP_AUTH_DPOP: 'allow', MCP_AUTH_DPOP_NONCE: '1' } },
+  // Opaque tokens: cnf.jkt from the provider's introspection answer; userinfo (which cannot
+  // learn a binding, and whose endpoint wants the client's own proof for a bound token).
+  introspection: {
+    example: 'whoami',
+    verifier: {
+      MCP_AUTH_VERIFIER: 'introspection',
+      MCP_AUTH_CLIENT_ID: RESOURCE_SERVER_CLIENT.client_id,
+      MCP_AUTH_CLIENT_SECRET: RESOURCE_SERVER_CLIENT.client_secret,
+    },
+    format: 'opaque',
+    dpop: { MCP_AUTH_DPOP: 'allow' },
+  },
+  userinfo: { example: 'whoami', verifier: { MCP_AUTH_VERIFIER: 'userinfo' }, requiredScopes: false, dpop: { MCP_AUTH_DPOP: 'allow' } },
 };
 /** The stacks the main cases (bound token with a proof; the same token as Bearer) run on. */
 const STACKS = [['axum', 'allow'], ['actix-web', 'actix'], ['hyper', 'hyper']];
@@ -115,7 +130,12 @@ async function setUp({ alg, targetDir, pidFile }) {
     const server = await startServer({
       name: `[dpop] ${key}`,
       binary: binaryPath(targetDir, spec.example),
-      env: { MCP_AUTH_ISSUER: provider.issuer, MCP_AUTH_VERIFIER: 'jwt', MCP_AUTH_REQUIRED_SCOPES: REQUIRED_SCOPE, ...spec.dpop },
+      env: {
+        MCP_AUTH_ISSUER: provider.issuer,
+        ...(spec.verifier ?? { MCP_AUTH_VERIFIER: 'jwt' }),
+        ...(spec.requiredScopes === false ? {} : { MCP_AUTH_REQUIRED_SCOPES: REQUIRED_SCOPE }),
+        ...spec.dpop,
+      },
       pidFile,
     });
     ctx.servers[key] = server;
@@ -124,7 +144,9 @@ async function setUp({ alg, targetDir, pidFile }) {
     server.metadata = await response.json();
     server.dpopAlgs = server.metadata.dpop_signing_alg_values_supported;
     assert.ok(Array.isArray(server.dpopAlgs) && server.dpopAlgs.length, `${key}: dpop_signing_alg_values_supported in ${JSON.stringify(server.metadata)}`);
-    provider.addResource(server.resource, { format: 'jwt', scope: `${REQUIRED_SCOPE} ${OTHER_SCOPE} ${ADMIN_SCOPE}` });
+    if (!spec.verifier || spec.format) {
+      provider.addResource(server.resource, { format: spec.format ?? 'jwt', scope: `${REQUIRED_SCOPE} ${OTHER_SCOPE} ${ADMIN_SCOPE}` });
+    }
   }));
   ctx.stop = async () => {
     await Promise.all([...Object.values(ctx.servers).map((s) => s.stop()), provider.stop()]);
@@ -328,6 +350,38 @@ function cases(ctx, { alg, browser }) {
     }
     return `the server lists: ${server.dpopAlgs.join(' ')}\n${lines.join('\n')}`;
   }, 'allow');
+
+  add('introspection mode (opaque DPoP-bound token; cnf.jkt and token_type DPoP from node-oidc-provider\'s introspection answer): token + proofs -> 200; then, with the answer cached, the same token as Bearer -> 401 and another key\'s proof -> 401 invalid_token', async () => {
+    const server = servers.introspection;
+    const key = await newDpopKey('ES256');
+    const token = await boundToken(server, key);
+    assert.equal(decodeJwt(token), undefined, 'the access token is opaque');
+    const { identity } = await whoamiOverDpop(server, token, key);
+    assertAlice(identity, { issuer, resource: server.resource });
+    const bearer = await refused(() => new DpopMcpClient(server.mcpUrl, token).initialize());
+    assertDpopRefusal(bearer, { server });
+    assert.equal(challenge(bearer, 'bearer')?.params.error, 'invalid_token', `the error in the Bearer challenge: ${bearer.header}`);
+    const other = await refused(async () => new DpopMcpClient(server.mcpUrl, token, { key: await newDpopKey('ES256') }).initialize());
+    assertDpopRefusal(other, { errors: ['invalid_token'], server });
+    return `DPoP -> 200 (sub ${identity.sub}); Bearer -> ${bearer.status} ${bearer.header}\nanother key -> ${other.status} ${other.header}`;
+  }, 'introspection');
+
+  add('userinfo mode: an unbound token -> 200; a DPoP-bound token with proofs -> 401 invalid_token (the provider\'s userinfo refuses a bound token without the client\'s own proof, which a resource server cannot forward: fail closed)', async () => {
+    const server = servers.userinfo;
+    const scope = 'openid profile email';
+    const unbound = (await obtainTokens(issuer, { user: 'alice', scope })).access_token;
+    const client = new DpopMcpClient(server.mcpUrl, unbound);
+    await client.initialize();
+    assert.equal((await client.whoami()).sub, 'alice', 'an unbound userinfo token as Bearer');
+    const key = await newDpopKey('ES256');
+    const { tokens } = await obtainDpopTokens(issuer, { scope, key });
+    assert.equal(tokens.token_type, 'dpop');
+    const seen = await refused(() => new DpopMcpClient(server.mcpUrl, tokens.access_token, { key }).initialize());
+    assert.equal(seen.status, 401, seen.header);
+    const errors = seen.challenges.map((c) => c.params.error).filter(Boolean);
+    assert.deepEqual(errors, ['invalid_token'], `one invalid_token error: ${seen.header}`);
+    return `bound token with proofs -> ${seen.status} ${seen.header}`;
+  }, 'userinfo');
 
   if (browser) {
     add(`oauth4webapi ${OAUTH4WEBAPI_VERSION} in a web page (headless Chromium, another origin): CORS lets its DPoP requests through (axum, actix-web, hyper) and shows it WWW-Authenticate and DPoP-Nonce, so the nonce round trip works in the browser (axum, actix-web)`, async () => {
