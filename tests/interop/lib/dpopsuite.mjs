@@ -213,7 +213,7 @@ function cases(ctx, { alg, browser }) {
   }, 'allow');
 
   for (const [stack, key] of STACKS) {
-    add(`${stack}: bound token + oauth4webapi's proofs (initialize, notifications/initialized, tools/call whoami) -> 200, whoami names alice`, async () => {
+    add(`${stack}: bound token + oauth4webapi's proofs (initialize, notifications/initialized, tools/call whoami; then tools/call with a query on the URL, not in htu) -> 200, whoami names alice`, async () => {
       const server = servers[key];
       const dpopKey = await newDpopKey('ES256');
       const token = await boundToken(server, dpopKey);
@@ -229,7 +229,12 @@ function cases(ctx, { alg, browser }) {
       }
       assert.equal(new Set(proofs.map((p) => p.payload.jti)).size, proofs.length, 'a fresh jti per request');
       assert.equal(client.nonceRetries.length, 0, 'no nonce asked for');
-      return `whoami: sub ${identity.sub}, name ${identity.name}; ${proofs.length} proofs (${proofs[0].header.alg}, htu ${proofs[0].payload.htu})`;
+      // RFC 9449 §4.3: htu has no query; the request URI may (oauth4webapi drops it from htu).
+      const withQuery = new DpopMcpClient(`${server.mcpUrl}?client=oauth4webapi`, token, { key: dpopKey });
+      assert.equal((await withQuery.whoami()).sub, 'alice', 'whoami at the MCP URL with a query');
+      assert.equal(proofsOf(withQuery)[0].payload.htu, server.mcpUrl, 'htu without the query');
+      return `whoami: sub ${identity.sub}, name ${identity.name}; ${proofs.length} proofs (${proofs[0].header.alg}, htu ${proofs[0].payload.htu}); `
+        + 'tools/call at ?client=oauth4webapi (htu without it) -> 200';
     }, key);
 
     add(`${stack}: the same bound token as Authorization: Bearer -> 401, WWW-Authenticate has a DPoP challenge`, async () => {
