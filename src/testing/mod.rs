@@ -21,7 +21,8 @@
 //!   [`TokenExchange`](crate::exchange::TokenExchange)).
 //!
 //! Tests mint tokens directly with [`TestAuthServer::token`] (valid ones and every kind of
-//! broken one), inject faults per endpoint ([`Fault`]), and inspect what each endpoint
+//! broken one; DPoP-bound ones with [`TokenBuilder::dpop_bound`], and their proofs with
+//! [`DpopKey`]), inject faults per endpoint ([`Fault`]), and inspect what each endpoint
 //! received ([`TestAuthServer::requests`]).
 //!
 //! ```
@@ -57,6 +58,7 @@
 //! ```
 
 mod builder;
+mod dpop;
 mod faults;
 mod flow;
 mod keys;
@@ -76,6 +78,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use builder::{SampleUser, TestAuthServerBuilder};
+pub use dpop::{DpopKey, DpopProofBuilder};
 pub use faults::{Endpoint, Fault};
 pub use keys::DEFAULT_PUBLISHED_ALGS;
 pub use request::RecordedRequest;
@@ -323,7 +326,8 @@ impl TestAuthServer {
 
     /// Issues a random opaque access token known to userinfo and introspection.
     ///
-    /// Introspection answers `active: true`, `token_type: "Bearer"`, the defaults `iss`
+    /// Introspection answers `active: true`, `token_type: "Bearer"` (`"DPoP"` when `claims`
+    /// has a `cnf.jkt`), the defaults `iss`
     /// (the issuer), `sub` (the sample user), `client_id` (`test-client`), `iat` (now) and
     /// `exp` (now + token TTL), then `claims` (a JSON object) over them; a JSON `null`
     /// value removes a default (e.g. `"exp": null` for a token that never expires).

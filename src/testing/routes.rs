@@ -222,7 +222,16 @@ fn introspection(shared: &Shared, request: &IncomingRequest) -> Response {
         };
         let mut body = serde_json::Map::new();
         body.insert("active".into(), true.into());
-        body.insert("token_type".into(), "Bearer".into());
+        // RFC 9449 §6.2: a DPoP-bound token's answer says `DPoP` (claims may override it).
+        let bound = issued
+            .claims
+            .get("cnf")
+            .and_then(|cnf| cnf.get("jkt"))
+            .is_some();
+        body.insert(
+            "token_type".into(),
+            if bound { "DPoP" } else { "Bearer" }.into(),
+        );
         body.extend(issued.claims);
         Ok(Value::Object(body))
     };

@@ -139,6 +139,12 @@ impl TokenBuilder {
         self
     }
 
+    /// Binds the token to a DPoP key (RFC 9449 §6.1): `cnf: {"jkt": <thumbprint>}`. Its
+    /// introspection answer then says `token_type: "DPoP"`.
+    pub fn dpop_bound(self, key: &super::DpopKey) -> Self {
+        self.claim("cnf", serde_json::json!({ "jkt": key.jkt() }))
+    }
+
     /// Removes a claim, e.g. `exp` or `iss`.
     pub fn remove_claim(mut self, name: &str) -> Self {
         self.claims.remove(name);

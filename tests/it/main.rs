@@ -17,6 +17,7 @@ mod bearer;
 mod bearer_auth_jwt;
 mod cold_start;
 mod discovery;
+mod dpop;
 mod hostile_documents;
 mod hostile_headers;
 mod hostile_tokens;
