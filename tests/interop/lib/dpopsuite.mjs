@@ -26,7 +26,9 @@ import { binaryPath, startServer } from './servers.mjs';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const PROVIDER_VERSION = JSON.parse(readFileSync(path.join(here, '..', 'node_modules', 'oidc-provider', 'package.json'), 'utf8')).version;
 
-/** The whoami servers of the group: example binary and DPoP settings. */
+/** The whoami servers of the group: example binary, verifier settings (default `jwt`), the
+ * format of the provider's tokens for it (default `jwt`; none for userinfo), whether it
+ * requires `mcp:whoami` (default yes), and its DPoP settings. */
 const SERVERS = {
   allow: { example: 'whoami', dpop: { MCP_AUTH_DPOP: 'allow' } },
   nonce: { example: 'whoami', dpop: { MCP_AUTH_DPOP: 'allow', MCP_AUTH_DPOP_NONCE: '1' } },
