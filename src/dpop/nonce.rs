@@ -69,6 +69,12 @@ impl NonceConfig {
     }
 }
 
+/// The first [`TAG_LEN`] bytes of an HMAC-SHA-256 tag (32 bytes, so never short).
+fn truncated(tag: &hmac::Tag) -> &[u8] {
+    let tag = tag.as_ref();
+    tag.get(..TAG_LEN).unwrap_or(tag)
+}
+
 /// The checked nonce settings of a guard.
 #[derive(Clone)]
 pub(crate) struct Nonces {
@@ -125,7 +131,7 @@ impl Nonces {
     pub(crate) fn issue(&self, now: i64) -> String {
         let window = self.window_of(now);
         let mut raw = window.to_be_bytes().to_vec();
-        raw.extend_from_slice(&self.tag(window).as_ref()[..TAG_LEN]);
+        raw.extend_from_slice(truncated(&self.tag(window)));
         URL_SAFE_NO_PAD.encode(raw)
     }
 
@@ -150,8 +156,7 @@ impl Nonces {
         }
         let expected = self.tag(window);
         tag.len() == TAG_LEN
-            && aws_lc_rs::constant_time::verify_slices_are_equal(tag, &expected.as_ref()[..TAG_LEN])
-                .is_ok()
+            && aws_lc_rs::constant_time::verify_slices_are_equal(tag, truncated(&expected)).is_ok()
     }
 }
 

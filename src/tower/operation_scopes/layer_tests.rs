@@ -124,6 +124,39 @@ async fn missing_operation_scope_gets_403_with_the_step_up_challenge() {
 }
 
 #[tokio::test]
+async fn a_dpop_bound_caller_gets_the_step_up_403_in_the_dpop_challenge() {
+    let dpop = crate::dpop::DpopConfig::builder().build().unwrap();
+    let bound =
+        info(&["files:write"]).with_binding(crate::TokenBinding::DpopKey { jkt: "k".into() });
+    let seen = Seen::default();
+    let response = service(guard().dpop(dpop.clone()), policy(), seen.clone())
+        .oneshot(post(call("purge"), Some(bound)))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let challenges: Vec<BearerChallenge> = response
+        .headers()
+        .get_all(WWW_AUTHENTICATE)
+        .iter()
+        .map(|v| BearerChallenge::parse(v.to_str().unwrap()).unwrap())
+        .collect();
+    assert_eq!(challenges.len(), 1, "{challenges:?}");
+    assert_eq!(challenges[0].scheme, crate::bearer::ChallengeScheme::Dpop);
+    assert_eq!(challenges[0].error.as_deref(), Some("insufficient_scope"));
+    assert_eq!(challenges[0].scope, ["files:write", "files:admin"]);
+    assert!(!challenges[0].algs.is_empty());
+    // The same guard refuses an unbound caller in the Bearer challenge (DPoP offered bare).
+    let response = service(guard().dpop(dpop), policy(), Seen::default())
+        .oneshot(post(call("purge"), Some(info(&["files:write"]))))
+        .await
+        .unwrap();
+    let first = challenge(&response);
+    assert_eq!(first.scheme, crate::bearer::ChallengeScheme::Bearer);
+    assert_eq!(first.error.as_deref(), Some("insufficient_scope"));
+    assert_eq!(seen.calls.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
 async fn challenge_strategy_required_names_only_what_the_operation_needs() {
     let guard = guard().required_scopes(["mcp"]);
     let granted = info(&["mcp", "files:read", "openid"]);
