@@ -254,6 +254,33 @@ function cases(ctx, { alg, browser }) {
     }, key);
   }
 
+  add(`per-tool step-up under DPoP (axum, actix-web, hyper): secret with ${REQUIRED_SCOPE} -> 403 with the error in the DPoP challenge (insufficient_scope, scope="${REQUIRED_SCOPE} ${ADMIN_SCOPE}"); oauth4webapi re-authorizes for that scope with the same key -> a new bound token -> secret 200`, async () => {
+    const lines = [];
+    for (const [stack, serverKey] of STACKS) {
+      const server = servers[serverKey];
+      const key = await newDpopKey('ES256');
+      const client = new DpopMcpClient(server.mcpUrl, await boundToken(server, key), { key });
+      await client.initialize();
+      const seen = await refused(() => client.request('tools/call', { name: 'secret', arguments: {} }));
+      assert.equal(seen.status, 403, `${stack}: status (${seen.header})`);
+      const dpop = challenge(seen, 'dpop');
+      assert.equal(dpop?.params.error, 'insufficient_scope', `${stack}: the error in the DPoP challenge (the scheme used): ${seen.header}`);
+      const scope = dpop.params.scope;
+      assert.deepEqual(scope?.split(' ').sort(), [ADMIN_SCOPE, REQUIRED_SCOPE].sort(), `${stack}: scope in ${seen.header}`);
+      assert.equal(challenge(seen, 'bearer')?.params.error, undefined, `${stack}: no error in a Bearer challenge: ${seen.header}`);
+      const { tokens } = await obtainDpopTokens(issuer, { scope, resource: server.resource, key });
+      const payload = decodeJwt(tokens.access_token).payload;
+      assert.equal(payload.cnf?.jkt, key.jkt, `${stack}: the new token is bound to the same key`);
+      assert.deepEqual(payload.scope.split(' ').sort(), [ADMIN_SCOPE, REQUIRED_SCOPE].sort(), `${stack}: the new token's scope`);
+      const retried = new DpopMcpClient(server.mcpUrl, tokens.access_token, { key });
+      const secret = await retried.request('tools/call', { name: 'secret', arguments: {} });
+      assert.ok(!secret.isError, `${stack}: secret after the step-up: ${JSON.stringify(secret)}`);
+      assert.equal(secret.structuredContent?.sub, 'alice', `${stack}: secret's sub: ${JSON.stringify(secret)}`);
+      lines.push(`${stack}: 403 ${seen.header} -> new token scope "${payload.scope}" -> secret 200 (sub ${secret.structuredContent.sub})`);
+    }
+    return lines.join('\n');
+  }, 'allow');
+
   add('replayed proof: the exact same tools/call request (same DPoP header) sent again -> 401 invalid_dpop_proof', async () => {
     const server = servers.allow;
     const dpopKey = await newDpopKey('ES256');
