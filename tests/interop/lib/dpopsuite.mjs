@@ -21,10 +21,14 @@ import {
 import {
   ADMIN_SCOPE, OTHER_SCOPE, REQUIRED_SCOPE, RESOURCE_SERVER_CLIENT, startProvider, USERS,
 } from './provider.mjs';
+import { oauthFlow } from './mcp.mjs';
 import { binaryPath, startServer } from './servers.mjs';
+import { toolStepUpFlow } from './stepup.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const PROVIDER_VERSION = JSON.parse(readFileSync(path.join(here, '..', 'node_modules', 'oidc-provider', 'package.json'), 'utf8')).version;
+const versionOf = (name) => JSON.parse(readFileSync(path.join(here, '..', 'node_modules', name, 'package.json'), 'utf8')).version;
+const PROVIDER_VERSION = versionOf('oidc-provider');
+const SDK_VERSION = versionOf('@modelcontextprotocol/sdk');
 
 /** The whoami servers of the group: example binary, verifier settings (default `jwt`), the
  * format of the provider's tokens for it (default `jwt`; none for userinfo), whether it
@@ -279,6 +283,23 @@ function cases(ctx, { alg, browser }) {
       lines.push(`${stack}: 403 ${seen.header} -> new token scope "${payload.scope}" -> secret 200 (sub ${secret.structuredContent.sub})`);
     }
     return lines.join('\n');
+  }, 'allow');
+
+  add(`the MCP TypeScript SDK ${SDK_VERSION} (no DPoP) against MCP_AUTH_DPOP=allow: the bare 401 leads with the Bearer challenge (the SDK reads only a first Bearer challenge) -> discovery -> whoami alice; per-tool step-up (403 in the Bearer challenge) -> secret`, async () => {
+    const server = servers.allow;
+    const { identity, provider: sdk, log } = await oauthFlow(server.mcpUrl, { user: 'alice' });
+    assertAlice(identity, { issuer, resource: server.resource });
+    const first401 = log.find((e) => e.url === server.mcpUrl && e.status === 401);
+    assert.match(String(first401?.challenge), /^Bearer /, `the first challenge is Bearer: ${first401?.challenge}`);
+    const asked = new URL(sdk.authorizationUrls[0]).searchParams;
+    assert.equal(asked.get('scope'), REQUIRED_SCOPE, 'the SDK took the scope from the Bearer challenge');
+    assert.equal(asked.get('resource'), server.resource, 'resource');
+    const { stepUp } = await toolStepUpFlow(server.mcpUrl, { user: 'alice', tool: 'secret' });
+    const refusalSeen = stepUp.refusals[0];
+    assert.match(String(refusalSeen?.challenge), /^Bearer error="insufficient_scope"/, `the 403 leads with the Bearer challenge: ${refusalSeen?.challenge}`);
+    assert.ok(stepUp.result && !stepUp.result.isError, `secret after the SDK's step-up (mode ${stepUp.mode}): ${stepUp.error ?? JSON.stringify(stepUp.result)}`);
+    assert.equal(stepUp.result.structuredContent.sub, 'alice');
+    return `bare 401: ${first401.challenge}\nstep-up 403: ${refusalSeen.challenge}`;
   }, 'allow');
 
   add('replayed proof: the exact same tools/call request (same DPoP header) sent again -> 401 invalid_dpop_proof', async () => {
