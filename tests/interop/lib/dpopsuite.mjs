@@ -12,7 +12,9 @@ import { fileURLToPath } from 'node:url';
 
 import { WWWAuthenticateChallengeError } from 'oauth4webapi';
 
-import { decodeJwt, HTTP_TIMEOUT_MS, obtainTokens } from './browser.mjs';
+import {
+  decodeJwt, HTTP_TIMEOUT_MS, introspect, obtainTokens, revoke,
+} from './browser.mjs';
 import { dpopFromBrowser } from './dpopbrowser.mjs';
 import {
   decodeProof, DpopMcpClient, newDpopKey, OAUTH4WEBAPI_VERSION, obtainDpopTokens, parseChallenges, PROTOCOL_VERSION, resend, sameKeyNewHandle,
@@ -406,19 +408,28 @@ function cases(ctx, { alg, browser }) {
     return `the server lists: ${server.dpopAlgs.join(' ')}\n${lines.join('\n')}`;
   }, 'allow');
 
-  add('introspection mode (opaque DPoP-bound token; cnf.jkt and token_type DPoP from node-oidc-provider\'s introspection answer): token + proofs -> 200; then, with the answer cached, the same token as Bearer -> 401 and another key\'s proof -> 401 invalid_token', async () => {
+  add('introspection mode (opaque DPoP-bound token; cnf.jkt and token_type DPoP from node-oidc-provider\'s introspection answer): token + proofs -> 200; the token revoked, so the cached answer is all the server has: as Bearer -> 401 (bound), another key\'s proof -> 401 invalid_token, the right proofs -> 200 from the cache', async () => {
     const server = servers.introspection;
     const key = await newDpopKey('ES256');
     const token = await boundToken(server, key);
     assert.equal(decodeJwt(token), undefined, 'the access token is opaque');
     const { identity } = await whoamiOverDpop(server, token, key);
     assertAlice(identity, { issuer, resource: server.resource });
+    // From here the provider says inactive: what the server decides, it decides on the
+    // verification cache's entry (src/verify/cache.rs; 60 s), and the binding with it.
+    assert.equal(await revoke(issuer, token), 200, 'revocation endpoint status');
+    assert.equal((await introspect(issuer, token, RESOURCE_SERVER_CLIENT)).active, false, 'the provider reports the token inactive');
     const bearer = await refused(() => new DpopMcpClient(server.mcpUrl, token).initialize());
     assertDpopRefusal(bearer, { server });
-    assert.equal(challenge(bearer, 'bearer')?.params.error, 'invalid_token', `the error in the Bearer challenge: ${bearer.header}`);
+    const bearerChallenge = challenge(bearer, 'bearer');
+    assert.equal(bearerChallenge?.params.error, 'invalid_token', `the error in the Bearer challenge: ${bearer.header}`);
+    assert.match(bearerChallenge.params.error_description, /bound to a DPoP key/, `refused for the binding: ${bearer.header}`);
     const other = await refused(async () => new DpopMcpClient(server.mcpUrl, token, { key: await newDpopKey('ES256') }).initialize());
     assertDpopRefusal(other, { errors: ['invalid_token'], server });
-    return `DPoP -> 200 (sub ${identity.sub}); Bearer -> ${bearer.status} ${bearer.header}\nanother key -> ${other.status} ${other.header}`;
+    const again = await whoamiOverDpop(server, token, key);
+    assert.equal(again.identity.sub, 'alice', 'the right key, from the cached answer');
+    return `DPoP -> 200 (sub ${identity.sub}); revoked; Bearer -> ${bearer.status} ${bearer.header}\nanother key -> ${other.status} ${other.header}\n`
+      + 'the right key again -> 200 (the cached answer, binding included)';
   }, 'introspection');
 
   add('userinfo mode: an unbound token -> 200; a DPoP-bound token with proofs -> 401 invalid_token (the provider\'s userinfo refuses a bound token without the client\'s own proof, which a resource server cannot forward: fail closed)', async () => {
