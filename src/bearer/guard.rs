@@ -49,15 +49,21 @@ use crate::verify::TokenVerifier;
 ///    do not apply to [API keys](crate::verify::ApiKeyVerifier)
 ///    ([`CredentialKind::ApiKey`](crate::CredentialKind::ApiKey)), which this server checks
 ///    against its own list;
-/// 6. every [required scope](crate::BearerAuthBuilder::required_scopes) is granted, directly or
-///    through the [scope hierarchy](crate::BearerAuthBuilder::scope_implies).
+/// 6. the token's binding (`cnf`) is proven: with [DPoP](crate::BearerAuthBuilder::dpop) on,
+///    an `Authorization: DPoP <token>` request's `DPoP` proof passes RFC 9449 §4.3 and its key
+///    is the token's `cnf.jkt`; a DPoP-bound token sent as `Bearer` is always refused;
+/// 7. every [required scope](crate::BearerAuthBuilder::required_scopes) is granted, directly or
+///    through the [scope hierarchy](crate::BearerAuthBuilder::scope_implies);
+/// 8. with DPoP, the proof's `jti` was not used before (then it is recorded, so a replay is
+///    refused).
 ///
 /// Refusals follow RFC 6750 and MCP exactly (see [`BearerAuthError`] for the table): 401
 /// without `error` when there are no bearer credentials, 400 `invalid_request` for malformed
 /// ones, 401 `invalid_token`, 403 `insufficient_scope` naming every required scope, 503 when
 /// the authorization server is unreachable and 500 when the verifier reports a
 /// misconfiguration. Every challenge carries `resource_metadata` and `scope` (when scopes are
-/// required). The token itself is never logged; the fine-grained reason is logged at `debug`
+/// required); with DPoP on, the `DPoP` challenge (with `algs`) is offered beside `Bearer`, and
+/// errors go in the challenge of the scheme the request used. The token itself is never logged; the fine-grained reason is logged at `debug`
 /// (refusals of the client) or `warn`/`error` (503/500).
 #[derive(Clone)]
 pub struct BearerAuth {
