@@ -13,13 +13,13 @@ use super::builder::BearerAuthBuilder;
 use super::builder::{Audience, Settings, Target};
 use super::challenge::{BearerChallenge, ChallengeScheme};
 use super::confirmation::Confirmation;
+use super::dpop_step::{DpopPolicy, consume_proof, prove_dpop};
 use super::error::BearerAuthError;
 use super::header::{Scheme, credentials};
 use super::rejection::BearerRejection;
 use crate::auth_info::{AuthInfo, TokenBinding};
-use crate::dpop::{CheckedProof, DpopSettings, ProofError, ProofTarget};
+use crate::dpop::{CheckedProof, DpopSettings};
 use crate::scope::{OFFLINE_ACCESS, ScopeHierarchy};
-use crate::store::{StateKey, StateKind};
 use crate::time::unix_now;
 use crate::verify::TokenVerifier;
 
@@ -368,27 +368,7 @@ impl BearerAuth {
                 let (Some(dpop), Some(request)) = (self.dpop(), presented.request.as_ref()) else {
                     return Err(BearerAuthError::RequestNeeded);
                 };
-                let proof = check_dpop_proof(dpop, request, &presented.token)?;
-                // RFC 9449 §7.1: the proof key must be the one the token is bound to, so a
-                // token bound to nothing cannot be used with the DPoP scheme.
-                let Some(jkt) = jkt else {
-                    return Err(BearerAuthError::TokenBindingMismatch {
-                        reason: "the DPoP scheme was used with a token that is not bound to a \
-                                 DPoP key (no cnf.jkt)",
-                    });
-                };
-                let same = aws_lc_rs::constant_time::verify_slices_are_equal(
-                    jkt.as_bytes(),
-                    proof.jkt.as_bytes(),
-                )
-                .is_ok();
-                if !same {
-                    return Err(BearerAuthError::TokenBindingMismatch {
-                        reason: "the DPoP proof is signed by another key than the one the \
-                                 token is bound to (cnf.jkt)",
-                    });
-                }
-                binding = TokenBinding::DpopKey { jkt: jkt.clone() };
+                let (binding, proof) = prove_dpop(dpop, request, &presented.token, jkt.as_deref())?;
                 return Ok((info.with_binding(binding), Some(proof)));
             }
         }
@@ -530,68 +510,6 @@ pub(crate) struct Presented {
     pub(crate) scheme: Scheme,
     pub(crate) token: String,
     pub(crate) request: Option<RequestContext>,
-}
-
-/// The DPoP policy of a guard, as [`BearerAuth::dpop_config`] shows it.
-#[derive(Debug, Clone, Copy)]
-pub struct DpopPolicy<'a> {
-    settings: &'a DpopSettings,
-}
-
-impl DpopPolicy<'_> {
-    /// The accepted proof algorithms, in the configured order
-    /// (`dpop_signing_alg_values_supported`).
-    pub fn algorithms(&self) -> &[crate::verify::JwsAlgorithm] {
-        &self.settings.algorithms
-    }
-
-    /// Whether DPoP is required, `Bearer` refused (`dpop_bound_access_tokens_required`).
-    pub fn required(&self) -> bool {
-        self.settings.require
-    }
-}
-
-/// Checks the request's DPoP proof (RFC 9449 §4.3) for `token`, now.
-fn check_dpop_proof(
-    dpop: &DpopSettings,
-    request: &RequestContext,
-    token: &str,
-) -> Result<CheckedProof, BearerAuthError> {
-    let Some(htu) = dpop.expected_htu(request.uri.path()) else {
-        return Err(BearerAuthError::InvalidDpopProof {
-            reason: "the request's URL cannot be formed from the public base URL and its path",
-        });
-    };
-    let target = ProofTarget {
-        method: request.method.as_str(),
-        htu: &htu,
-        token,
-        now: unix_now(),
-    };
-    crate::dpop::check_proof(dpop, &request.dpop, &target).map_err(|error| match error {
-        ProofError::Invalid(reason) => BearerAuthError::InvalidDpopProof { reason },
-        ProofError::UseNonce(nonce) => BearerAuthError::UseDpopNonce { nonce },
-    })
-}
-
-/// Records the proof's `jti` (with its key) for the `iat` window; a `jti` already there is a
-/// replay. A store failure refuses the request (503): fail closed.
-async fn consume_proof(dpop: &DpopSettings, proof: &CheckedProof) -> Result<(), BearerAuthError> {
-    let key = StateKey::new(
-        StateKind::DpopProof,
-        &[proof.jkt.as_bytes(), &proof.jti_hash],
-    );
-    match dpop
-        .store
-        .insert_if_absent(&key, b"1", dpop.replay_ttl())
-        .await
-    {
-        Ok(true) => Ok(()),
-        Ok(false) => Err(BearerAuthError::DpopProofReplayed),
-        Err(error) => Err(BearerAuthError::StoreUnavailable {
-            reason: error.to_string(),
-        }),
-    }
 }
 
 /// The parts of a request the binding checks read, owned so the check can run in a `'static`

@@ -56,6 +56,7 @@
 mod builder;
 mod challenge;
 mod confirmation;
+mod dpop_step;
 mod error;
 mod guard;
 mod header;
@@ -64,8 +65,9 @@ mod rejection;
 pub use builder::BearerAuthBuilder;
 pub(crate) use builder::Target;
 pub use challenge::{BearerChallenge, ChallengeParseError, ChallengeScheme};
+pub use dpop_step::DpopPolicy;
 pub use error::BearerAuthError;
-pub use guard::{BearerAuth, DpopPolicy};
+pub use guard::BearerAuth;
 pub use header::DEFAULT_MAX_HEADER_BYTES;
 #[cfg(feature = "__fuzz")]
 pub(crate) use header::bearer_token;

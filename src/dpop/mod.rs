@@ -335,3 +335,74 @@ fn origin_of(resource: &str) -> Option<String> {
         url::Origin::Opaque(_) => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_settings_are_typed_config_errors() {
+        assert!(matches!(
+            DpopConfig::builder().algorithms([]).build(),
+            Err(ConfigError::NoAllowedAlgorithm)
+        ));
+        for url in [
+            "ftp://h",
+            "/relative",
+            "https://h/?q=1",
+            "https://h/#f",
+            "https://u@h",
+        ] {
+            assert!(
+                matches!(
+                    DpopConfig::builder().public_base_url(url).build(),
+                    Err(ConfigError::DpopPublicBaseUrl { .. })
+                ),
+                "{url}"
+            );
+        }
+        assert!(matches!(
+            DpopConfig::builder()
+                .iat_window(Duration::from_secs(601), Duration::ZERO)
+                .build(),
+            Err(ConfigError::DpopIatWindow { .. })
+        ));
+        let config = DpopConfig::builder().build().unwrap();
+        assert!(matches!(
+            config.clone().for_resource(None),
+            Err(ConfigError::DpopNoPublicUrl)
+        ));
+        assert!(matches!(
+            config.for_resource(Some("urn:example:mcp")),
+            Err(ConfigError::DpopNoPublicUrl)
+        ));
+    }
+
+    #[test]
+    fn the_htu_base_defaults_to_the_resource_origin_and_keeps_a_configured_prefix() {
+        let default = DpopConfig::builder()
+            .build()
+            .unwrap()
+            .for_resource(Some("https://API.example.com:443/a/mcp"))
+            .unwrap();
+        assert_eq!(
+            default.expected_htu("/a/mcp").as_deref(),
+            Some("https://api.example.com/a/mcp")
+        );
+        let proxied = DpopConfig::builder()
+            .public_base_url("https://public.example.com/prefix/")
+            .build()
+            .unwrap()
+            .for_resource(Some("http://127.0.0.1:3001/mcp"))
+            .unwrap();
+        assert_eq!(
+            proxied.expected_htu("/mcp").as_deref(),
+            Some("https://public.example.com/prefix/mcp")
+        );
+        assert_eq!(proxied.replay_ttl(), DEFAULT_IAT_PAST + DEFAULT_IAT_FUTURE);
+        assert_eq!(
+            proxied.algorithm_names(),
+            ["ES256", "ES384", "EdDSA", "PS256", "RS256"]
+        );
+    }
+}
