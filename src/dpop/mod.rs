@@ -5,7 +5,7 @@
 //! accepts `Authorization: DPoP <token>` with a `DPoP: <proof>` header (and, unless
 //! [`require`](DpopConfigBuilder::require)d, still `Bearer`), checks the proof exactly as RFC 9449
 //! §4.3 lists, the token's `cnf.jkt` against the proof key's RFC 7638 thumbprint, and refuses a
-//! replayed proof through a [`StateStore`](crate::store::StateStore) (in memory by default,
+//! replayed proof through a [`StateStore`] (in memory by default,
 //! Redis for replicas). See the guide's "DPoP" section.
 //!
 //! ```
