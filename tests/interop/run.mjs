@@ -1,11 +1,13 @@
 // The interop suite: mcp-auth's whoami examples (axum, actix-web, hyper) protected against
-// node-oidc-provider, called by the official MCP TypeScript SDK. Start it with ./run.sh (which
-// installs and builds first); this file expects `npm ci` and `cargo build --examples` done.
+// node-oidc-provider, called by the official MCP TypeScript SDK (and, for DPoP, by oauth4webapi).
+// Start it with ./run.sh (which installs and builds first); this file expects `npm ci` and
+// `cargo build --examples` done.
 //
 // Environment: INTEROP_TARGET_DIR (cargo's target directory; default ../../target),
 // INTEROP_ALGS (default "RS256,ES256"), INTEROP_PID_FILE (PIDs of the servers started, for
-// run.sh's cleanup), INTEROP_INSPECTOR (0: no browser cases; only: just them). Prints one
-// PASS/FAIL line per check and ends with `N passed, M failed`.
+// run.sh's cleanup), INTEROP_INSPECTOR (0: no browser cases; only: just them), INTEROP_DPOP
+// (0: no DPoP cases; only: just them; lib/dpopsuite.mjs). Prints one PASS/FAIL line per check
+// and ends with `N passed, M failed`.
 
 import * as assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -23,6 +25,7 @@ import {
   REQUIRED_SCOPE, RESOURCE_SERVER_CLIENT, SDK_CLIENT, SHORT_TTL, SHORT_TTL_CLIENT, startProvider, USERS,
 } from './lib/provider.mjs';
 import { Report } from './lib/report.mjs';
+import { runDpopSuite } from './lib/dpopsuite.mjs';
 import { runInspectorSuite } from './lib/inspector.mjs';
 import { binaryPath, killAllNow, startServer, stopAll } from './lib/servers.mjs';
 import { refreshTokenStepUpFlow, toolStepUpFlow } from './lib/stepup.mjs';
@@ -550,11 +553,18 @@ process.on('exit', () => killAllNow());
 
 try {
   process.stdout.write(`interop: node ${process.version}, examples from ${targetDir}, algorithms ${algs.join(', ')}\n`);
-  // INTEROP_INSPECTOR=0 leaves the browser cases out, =only runs them alone.
+  // INTEROP_INSPECTOR / INTEROP_DPOP: 0 leaves that group out, only runs it alone (both `only`:
+  // the two groups, without the per-algorithm cases).
   const inspector = process.env.INTEROP_INSPECTOR ?? '1';
+  const dpop = process.env.INTEROP_DPOP ?? '1';
+  const only = inspector === 'only' || dpop === 'only';
+  const wanted = (setting) => (only ? setting === 'only' : setting !== '0');
   await Promise.all([
-    ...(inspector === 'only' ? [] : algs.map((alg) => runSuite(alg))),
-    ...(inspector === '0' ? [] : [runInspectorSuite({ report, targetDir, pidFile })]),
+    ...(only ? [] : algs.map((alg) => runSuite(alg))),
+    ...(wanted(inspector) ? [runInspectorSuite({ report, targetDir, pidFile })] : []),
+    // The DPoP group runs once: its access tokens are signed with the first algorithm.
+    // INTEROP_INSPECTOR=0 (no browser) leaves out its check in headless Chromium too.
+    ...(wanted(dpop) ? [runDpopSuite({ report, targetDir, pidFile, alg: algs[0] ?? 'RS256', browser: inspector !== '0' })] : []),
   ]);
 } catch (error) {
   process.stdout.write(`FAIL  runner: ${error?.stack ?? error}\n`);

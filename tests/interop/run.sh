@@ -10,7 +10,8 @@
 # nothing failed. Network: the npm registry for `npm ci`, loopback otherwise.
 #
 # Environment: INTEROP_ALGS (default "RS256,ES256"), INTEROP_SKIP_INSTALL=1 (reuse
-# node_modules), INTEROP_SKIP_BUILD=1 (reuse the built examples).
+# node_modules), INTEROP_SKIP_BUILD=1 (reuse the built examples), INTEROP_INSPECTOR and
+# INTEROP_DPOP (0 leaves the browser / DPoP group out, only runs just it; see README.md).
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"

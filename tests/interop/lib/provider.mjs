@@ -9,6 +9,8 @@
 //   provider's development login/consent pages (driven over HTTP by ./browser.mjs).
 // - Sample users with `name`, `email`, `username`; JWT and introspection answers carry them
 //   (extraTokenClaims), userinfo returns them for the `profile`/`email` scopes.
+// - DPoP (RFC 9449): a client proving a key at the token endpoint gets a token bound to it
+//   (`cnf.jkt`), proofs signed with any of DPOP_ALGS.
 //
 // For tests only: the development interactions accept any password.
 
@@ -117,6 +119,9 @@ export const ADMIN_SCOPE = 'admin';
  * refresh token without asking for `offline_access`: the MCP SDK requests exactly the scope a
  * challenge names, so it never asks for `offline_access` itself. */
 export const REFRESH_CLIENT_NAME = 'mcp-auth interop (MCP TypeScript SDK, refresh tokens)';
+
+/** The DPoP proof algorithms the provider accepts at its token endpoint. */
+export const DPOP_ALGS = ['ES256', 'ES384', 'Ed25519', 'EdDSA', 'PS256', 'RS256'];
 
 /** A fresh signing key set: RSA (RS256) always, plus P-256 (ES256) when alg is ES256. */
 export function generateKeys(alg) {
@@ -284,6 +289,12 @@ function configuration(keys, resources, alg) {
       return user ? { name: user.name, email: user.email, username: user.username, ...act } : undefined;
     },
     features: {
+      // RFC 9449 (on by default in node-oidc-provider 9, set here so the suite does not depend
+      // on the default; the option is spelled `dPoP`, an unknown `dpop` throws): a token
+      // request with a DPoP proof gets a DPoP-bound token (`token_type` DPoP, `cnf.jkt` in the
+      // JWT); `dpop_jkt` in the authorization request binds the code to the key. No nonces at
+      // the token endpoint (no `nonceSecret`): the nonce checks are the resource server's.
+      dPoP: { enabled: true },
       devInteractions: { enabled: true },
       registration: { enabled: true },
       introspection: {
@@ -335,6 +346,9 @@ function configuration(keys, resources, alg) {
     cookies: { keys: [crypto.randomBytes(32).toString('hex')] },
     enabledJWA: {
       idTokenSigningAlgValues: ['RS256', 'ES256'],
+      // The proof algorithms the DPoP checks use (lib/dpop.mjs keys): the provider's default
+      // (ES256, Ed25519, EdDSA) plus those our servers accept by default.
+      dPoPSigningAlgValues: DPOP_ALGS,
     },
   };
 }
