@@ -689,7 +689,7 @@ pub enum ConfigError {
     /// The DPoP proof `iat` window is longer than accepted.
     #[error(
         "the DPoP `iat` window ({past:?} past, {future:?} future) exceeds {max_past:?} past or \
-         {max_future:?} future; a long window widens replay (default 60 s past, 5 s future)"
+         {max_future:?} future; a long window widens replay (default 60 s past, 30 s future)"
     )]
     DpopIatWindow {
         /// How old a proof may be.

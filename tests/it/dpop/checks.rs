@@ -129,6 +129,15 @@ async fn dpop03_htm_htu_and_iat_must_match_the_request() {
         assert_eq!(reply.body["error"], "invalid_dpop_proof", "{name}");
     }
     assert_eq!(app.calls(), 0);
+    // Inside the default window: a client clock 20 s fast, a proof 50 s old.
+    for (name, iat) in [("iat 20 s ahead", now + 20), ("iat 50 s ago", now - 50)] {
+        let proof = key
+            .proof("POST", &app.resource)
+            .access_token(&token)
+            .iat(iat)
+            .sign();
+        assert_eq!(app.dpop(&token, proof).await.status, 200, "{name}");
+    }
 }
 
 #[tokio::test]
