@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::guard::BearerAuth;
 use super::header::DEFAULT_MAX_HEADER_BYTES;
 use crate::error::ConfigError;
+use crate::mtls::CertificateSource;
 use crate::scope::{ScopeHierarchy, check_scopes, is_scope_char};
 use crate::verify::TokenVerifier;
 use crate::verify::jwt::{DEFAULT_LEEWAY, MAX_LEEWAY};
@@ -75,6 +76,8 @@ pub(crate) struct Settings<A = Audience> {
     /// Clock-skew tolerance of the expiry check, in whole seconds.
     pub(crate) leeway: Duration,
     pub(crate) require_expiry: bool,
+    /// Where certificate-bound tokens find the request's client certificate (RFC 8705).
+    pub(crate) client_certificates: Option<CertificateSource>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -109,6 +112,7 @@ impl BearerAuthBuilder {
                 realm: None,
                 leeway: DEFAULT_LEEWAY,
                 require_expiry: false,
+                client_certificates: None,
             },
         }
     }
@@ -221,6 +225,23 @@ impl BearerAuthBuilder {
         self
     }
 
+    /// Where the guard finds a request's client certificate, to prove certificate-bound tokens
+    /// (RFC 8705 §3, `cnf.x5t#S256`). Default: none, and every certificate-bound token is
+    /// refused (401 `invalid_token`): without the certificate it would be a bearer token.
+    ///
+    /// With a source, a bound token passes only when the request's certificate has the
+    /// token's thumbprint (compared in constant time); no certificate, an unreadable one or
+    /// another one gets 401 `invalid_token`. Unbound tokens are unaffected. The resource's
+    /// metadata then says `tls_client_certificate_bound_access_tokens: true`
+    /// ([`McpAuth::metadata_service`](crate::McpAuth::metadata_service)).
+    ///
+    /// [`CertificateSource::TrustedProxyHeader`] trusts the proxy that sets the header: read
+    /// its docs before using it.
+    pub fn client_certificates(mut self, source: CertificateSource) -> Self {
+        self.settings.client_certificates = Some(source);
+        self
+    }
+
     /// Checks the settings and builds the guard.
     ///
     /// # Errors
@@ -294,6 +315,7 @@ impl BearerAuthBuilder {
                 realm: given.realm,
                 leeway: given.leeway,
                 require_expiry: given.require_expiry,
+                client_certificates: given.client_certificates,
             },
         ))
     }
