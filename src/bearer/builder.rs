@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::guard::BearerAuth;
 use super::header::DEFAULT_MAX_HEADER_BYTES;
 use crate::error::ConfigError;
+use crate::metadata::ServedDocument;
 use crate::mtls::CertificateSource;
 use crate::scope::{ScopeHierarchy, check_scopes, is_scope_char};
 use crate::verify::TokenVerifier;
@@ -61,6 +62,8 @@ pub(crate) struct Target {
     pub(crate) trusted_issuers: Vec<String>,
     pub(crate) resource: Option<String>,
     pub(crate) resource_metadata_url: Option<String>,
+    /// The resource's served metadata, whose derived fields follow what this guard enforces.
+    pub(crate) document: Option<Arc<ServedDocument>>,
 }
 
 /// The settings of a guard: as given to the builder (`A = Option<Audience>`), or checked, in a
@@ -304,6 +307,11 @@ impl BearerAuthBuilder {
                 }
             },
         };
+        if given.client_certificates.is_some()
+            && let Some(document) = &target.document
+        {
+            document.advertise_certificate_bound();
+        }
         Ok(BearerAuth::from_parts(
             target,
             Settings {

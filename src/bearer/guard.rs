@@ -96,6 +96,7 @@ impl BearerAuth {
             trusted_issuers,
             resource,
             resource_metadata_url,
+            document: None,
         }))
     }
 
