@@ -97,6 +97,8 @@ use crate::tower::MetadataService;
 use crate::tower::plumbing::{Guarded, passed_on, take_ready, take_refusal};
 
 mod connection;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 /// How long [`Server::serve_with_shutdown`] waits for open connections by default.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -289,6 +291,9 @@ pub struct Server<S> {
     service: S,
     grace: Duration,
     limits: Limits,
+    /// TLS termination (off until [`Server::tls`]).
+    #[cfg(feature = "tls")]
+    tls: tls::Tls,
 }
 
 impl<S> fmt::Debug for Server<S> {
@@ -323,6 +328,8 @@ where
             service,
             grace: DEFAULT_SHUTDOWN_GRACE,
             limits: Limits::default(),
+            #[cfg(feature = "tls")]
+            tls: tls::Tls::default(),
         }
     }
 
@@ -438,8 +445,14 @@ where
             service,
             grace,
             limits,
+            #[cfg(feature = "tls")]
+            tls,
         } = self;
         limits.check()?;
+        #[cfg(feature = "tls")]
+        tls.check()?;
+        #[cfg(feature = "tls")]
+        let (acceptor, handshake_timeout) = (tls.acceptor, tls.handshake_timeout);
         let builder = limits.connection_builder();
         let places = Arc::new(Semaphore::new(limits.max_connections));
         let (stop, stopped) = watch::channel(false);
@@ -482,27 +495,25 @@ where
                 }
                 future::Either::Right(((), _)) => break,
             };
-            let activity = Activity::new();
-            let connection = builder
-                .serve_connection(
-                    TokioIo::new(stream),
-                    Tracked::new(
-                        TowerToHyperService::new(service.clone()),
-                        Arc::clone(&activity),
-                    ),
-                )
-                .into_owned();
-            let stopped = stopped.clone();
+            let (service, builder, stopped) = (service.clone(), builder.clone(), stopped.clone());
+            #[cfg(feature = "tls")]
+            let acceptor = acceptor.clone();
             connections.spawn(async move {
-                drive(
-                    connection,
-                    |connection| connection.graceful_shutdown(),
-                    &activity,
-                    limits,
-                    stopped,
-                    remote,
-                )
-                .await;
+                #[cfg(feature = "tls")]
+                if let Some(acceptor) = acceptor {
+                    let handshake =
+                        tls::Tls::handshake(&acceptor, handshake_timeout, stream, remote);
+                    if let Some((stream, certificate)) = handshake.await {
+                        let service = tls::WithClientCertificate {
+                            inner: service,
+                            certificate,
+                        };
+                        serve_connection(&builder, stream, service, limits, stopped, remote).await;
+                    }
+                    drop(place);
+                    return;
+                }
+                serve_connection(&builder, stream, service, limits, stopped, remote).await;
                 drop(place);
             });
         }
@@ -590,6 +601,41 @@ impl Limits {
             .keep_alive_timeout(self.http2_keep_alive_interval);
         builder
     }
+}
+
+/// Serves one accepted connection (plain TCP or TLS) until it ends.
+async fn serve_connection<I, S, B>(
+    builder: &auto::Builder<TokioExecutor>,
+    io: I,
+    service: S,
+    limits: Limits,
+    stopped: watch::Receiver<bool>,
+    remote: SocketAddr,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    let activity = Activity::new();
+    let connection = builder
+        .serve_connection(
+            TokioIo::new(io),
+            Tracked::new(TowerToHyperService::new(service), Arc::clone(&activity)),
+        )
+        .into_owned();
+    drive(
+        connection,
+        |connection| connection.graceful_shutdown(),
+        &activity,
+        limits,
+        stopped,
+        remote,
+    )
+    .await;
 }
 
 /// Why a connection is being closed before its client closed it.
