@@ -28,6 +28,7 @@ mod mcp_auth_config;
 mod mcp_headers;
 mod metadata_endpoints;
 mod metrics;
+mod mtls;
 mod operation_scopes;
 mod properties;
 #[cfg(feature = "redis")]
