@@ -383,9 +383,12 @@ mod tests {
         assert_eq!(declared(&list).unwrap().name, None);
     }
 
+    /// Request headers as (name, value) pairs.
+    type Pairs<'a> = &'a [(&'a str, &'a [u8])];
+
     #[test]
     fn missing_repeated_and_malformed_headers_are_refused() {
-        let cases: [(&[(&str, &[u8])], HeaderMismatch); 7] = [
+        let cases: [(Pairs<'_>, HeaderMismatch); 7] = [
             (
                 &[],
                 HeaderMismatch::Missing {
