@@ -131,7 +131,8 @@ impl BearerAuth {
     /// back as is.
     ///
     /// Headers alone cannot prove possession of a key: a token bound to a DPoP key
-    /// (`cnf.jkt`) is refused here (401 `invalid_token`), and a `DPoP` credential, when DPoP is
+    /// (`cnf.jkt`) or to a client certificate (`cnf.x5t#S256`) is refused here (401
+    /// `invalid_token`), and a `DPoP` credential, when DPoP is
     /// configured, is answered 500 ([`BearerAuthError::RequestNeeded`]). Adapters call
     /// [`authenticate_request`](Self::authenticate_request), which checks both schemes.
     pub fn authenticate(

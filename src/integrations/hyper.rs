@@ -298,7 +298,8 @@ pub struct Server<S> {
 
 impl<S> fmt::Debug for Server<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Server")
+        let mut debug = f.debug_struct("Server");
+        debug
             .field("local_addr", &self.listener.local_addr().ok())
             .field("grace", &self.grace)
             .field("header_read_timeout", &self.limits.header_read_timeout)
@@ -307,8 +308,10 @@ impl<S> fmt::Debug for Server<S> {
             .field(
                 "http2_keep_alive_interval",
                 &self.limits.http2_keep_alive_interval,
-            )
-            .finish_non_exhaustive()
+            );
+        #[cfg(feature = "tls")]
+        debug.field("tls", &self.tls.acceptor.is_some());
+        debug.finish_non_exhaustive()
     }
 }
 

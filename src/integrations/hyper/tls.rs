@@ -234,3 +234,74 @@ where
         self.inner.call(request)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+
+    use bytes::Bytes;
+    use http::Response;
+    use http_body_util::Full;
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    #[test]
+    fn empty_client_ca_roots_are_refused_by_name() {
+        let key = PrivateKeyDer::Pkcs8(Vec::new().into());
+        let error = tls_server_config(
+            Vec::new(),
+            key,
+            ClientAuth::Required(Arc::new(RootCertStore::empty())),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(
+                error,
+                ConfigError::InvalidTlsConfig {
+                    setting: "client_auth",
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+    }
+
+    #[test]
+    fn a_key_that_is_not_a_key_is_refused() {
+        let key = PrivateKeyDer::Pkcs8(vec![0x30, 0x00].into());
+        let error = tls_server_config(Vec::new(), key, ClientAuth::None).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                ConfigError::InvalidTlsConfig {
+                    setting: "certificate",
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn serve_refuses_a_zero_handshake_timeout() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let service = tower::service_fn(|_: Request<Incoming>| async {
+            Ok::<_, Infallible>(Response::new(Full::new(Bytes::new())))
+        });
+        let refused = super::super::Server::new(listener, service)
+            .tls_handshake_timeout(Duration::ZERO)
+            .serve()
+            .await;
+        assert!(
+            matches!(
+                refused,
+                Err(ConfigError::ZeroSetting {
+                    setting: "tls_handshake_timeout",
+                    ..
+                })
+            ),
+            "{refused:?}"
+        );
+    }
+}
