@@ -6,7 +6,8 @@
 //!   else gets 404.
 //! - [`Server`] accepts connections from a tokio `TcpListener` and serves a tower service on
 //!   each with `hyper_util::server::conn::auto` (HTTP/1.1 and HTTP/2) through
-//!   [`TowerToHyperService`], with graceful shutdown and bounds on every connection.
+//!   [`TowerToHyperService`](hyper_util::service::TowerToHyperService), with graceful
+//!   shutdown and bounds on every connection.
 //!
 //! ```no_run
 //! use mcp_auth::integrations::hyper::{McpRouter, Server};
@@ -81,9 +82,8 @@ use http::{Request, Response, StatusCode};
 use http_body::Body;
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::service::TowerToHyperService;
 use pin_project_lite::pin_project;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
@@ -91,7 +91,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tower_service::Service;
 
-use self::connection::{Activity, Tracked};
+use self::connection::{Activity, serve_connection};
 use crate::ConfigError;
 use crate::tower::MetadataService;
 use crate::tower::plumbing::{Guarded, passed_on, take_ready, take_refusal};
@@ -248,7 +248,7 @@ where
 
 /// Serves a tower service with hyper 1 on every connection a `TcpListener` accepts: HTTP/1.1
 /// and HTTP/2 (`hyper_util::server::conn::auto`), each request handed to the service through
-/// [`TowerToHyperService`].
+/// [`TowerToHyperService`](hyper_util::service::TowerToHyperService).
 ///
 /// Every connection is bounded, with secure defaults (see the [module docs](self#limits)):
 ///
@@ -604,41 +604,6 @@ impl Limits {
             .keep_alive_timeout(self.http2_keep_alive_interval);
         builder
     }
-}
-
-/// Serves one accepted connection (plain TCP or TLS) until it ends.
-async fn serve_connection<I, S, B>(
-    builder: &auto::Builder<TokioExecutor>,
-    io: I,
-    service: S,
-    limits: Limits,
-    stopped: watch::Receiver<bool>,
-    remote: SocketAddr,
-) where
-    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
-{
-    let activity = Activity::new();
-    let connection = builder
-        .serve_connection(
-            TokioIo::new(io),
-            Tracked::new(TowerToHyperService::new(service), Arc::clone(&activity)),
-        )
-        .into_owned();
-    drive(
-        connection,
-        |connection| connection.graceful_shutdown(),
-        &activity,
-        limits,
-        stopped,
-        remote,
-    )
-    .await;
 }
 
 /// Why a connection is being closed before its client closed it.
