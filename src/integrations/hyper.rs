@@ -7,7 +7,9 @@
 //! - [`Server`] accepts connections from a tokio `TcpListener` and serves a tower service on
 //!   each with `hyper_util::server::conn::auto` (HTTP/1.1 and HTTP/2) through
 //!   [`TowerToHyperService`](hyper_util::service::TowerToHyperService), with graceful
-//!   shutdown and bounds on every connection.
+//!   shutdown and bounds on every connection. With the `tls` feature, [`Server::tls`]
+//!   terminates TLS, optionally with client certificates for certificate-bound tokens (see
+//!   the [`tls`] module).
 //!
 //! ```no_run
 //! use mcp_auth::integrations::hyper::{McpRouter, Server};
