@@ -207,6 +207,41 @@ impl<B: Body> Body for TrackedBody<B> {
     }
 }
 
+/// Serves one accepted connection (plain TCP or TLS) until it ends.
+pub(super) async fn serve_connection<I, S, B>(
+    builder: &auto::Builder<TokioExecutor>,
+    io: I,
+    service: S,
+    limits: super::Limits,
+    stopped: watch::Receiver<bool>,
+    remote: SocketAddr,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<super::BoxError>,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<super::BoxError>,
+{
+    let activity = Activity::new();
+    let connection = builder
+        .serve_connection(
+            TokioIo::new(io),
+            Tracked::new(TowerToHyperService::new(service), Arc::clone(&activity)),
+        )
+        .into_owned();
+    super::drive(
+        connection,
+        |connection| connection.graceful_shutdown(),
+        &activity,
+        limits,
+        stopped,
+        remote,
+    )
+    .await;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -259,39 +294,4 @@ mod tests {
         let idle = activity.idle_for(Duration::MAX, Duration::MAX, Instant::now());
         assert!(tokio::time::timeout(3 * BOUND, idle).await.is_err());
     }
-}
-
-/// Serves one accepted connection (plain TCP or TLS) until it ends.
-pub(super) async fn serve_connection<I, S, B>(
-    builder: &auto::Builder<TokioExecutor>,
-    io: I,
-    service: S,
-    limits: super::Limits,
-    stopped: watch::Receiver<bool>,
-    remote: SocketAddr,
-) where
-    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<super::BoxError>,
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<super::BoxError>,
-{
-    let activity = Activity::new();
-    let connection = builder
-        .serve_connection(
-            TokioIo::new(io),
-            Tracked::new(TowerToHyperService::new(service), Arc::clone(&activity)),
-        )
-        .into_owned();
-    super::drive(
-        connection,
-        |connection| connection.graceful_shutdown(),
-        &activity,
-        limits,
-        stopped,
-        remote,
-    )
-    .await;
 }
