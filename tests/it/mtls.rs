@@ -214,12 +214,20 @@ async fn over_tls_a_bound_token_with_its_certificate_passes_and_reports_the_bind
     let app = TlsApp::serve(&server, &pki, ClientAuth::Optional(pki.roots())).await;
     let alice = pki.client("alice");
     let token = bound_token(&server, &app.resource, &alice.certificate);
-    let answer = app
-        .get(&pki.http_client(Some(&alice)), &token)
-        .await
-        .unwrap();
+    let client = pki.http_client(Some(&alice));
+    let answer = app.get(&client, &token).await.unwrap();
     assert_eq!(answer.0, 200, "{answer:?}");
     assert_eq!(answer.1, alice.certificate.thumbprint_s256());
+    // The configuration offers h2 by ALPN, so reqwest speaks HTTP/2: the certificate reaches
+    // requests on multiplexed streams too.
+    let response = client
+        .get(&app.resource)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.version(), http::Version::HTTP_2);
+    assert_eq!(response.status(), 200);
 }
 
 #[tokio::test]
