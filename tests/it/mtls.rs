@@ -553,3 +553,71 @@ fn configuring_the_derived_metadata_flag_by_hand_is_refused() {
         "{error:?}"
     );
 }
+
+// The actix-web middleware reads the trusted proxy header too (it hands every header over).
+
+#[cfg(feature = "actix-web")]
+#[actix_web::test]
+async fn under_actix_web_the_proxy_header_proves_the_binding() {
+    use actix_web::{HttpResponse, HttpServer, web};
+
+    let (server, pki) = (TestAuthServer::start().await.unwrap(), Pki::new());
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let resource = format!("http://{}/mcp", listener.local_addr().unwrap());
+    let auth = McpAuth::builder()
+        .protected_resource(
+            ProtectedResource::new(resource.clone())
+                .authorization_server(AuthServer::discover(server.issuer(), AuthServerType::Oidc)),
+        )
+        .build()
+        .unwrap();
+    let guard = auth
+        .bearer_auth_jwt(&resource)
+        .client_certificates(CertificateSource::client_cert_header())
+        .build()
+        .unwrap();
+    let http_server = HttpServer::new(move || {
+        actix_web::App::new().service(web::scope("/mcp").wrap(guard.actix_middleware()).route(
+            "",
+            web::get().to(|info: AuthInfo| async move {
+                match info.binding() {
+                    TokenBinding::Certificate { x5t_s256 } => {
+                        HttpResponse::Ok().body(x5t_s256.clone())
+                    }
+                    other => HttpResponse::Ok().body(format!("{other:?}")),
+                }
+            }),
+        ))
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)
+    .unwrap()
+    .run();
+    let handle = http_server.handle();
+    actix_web::rt::spawn(http_server);
+
+    let (alice, mallory) = (pki.client("alice"), pki.client("mallory"));
+    let token = bound_token(&server, &resource, &alice.certificate);
+    let send = |cert: &ClientCertificate| {
+        reqwest::Client::new()
+            .get(&resource)
+            .bearer_auth(&token)
+            .header("client-cert", format!(":{}:", STANDARD.encode(cert.der())))
+            .send()
+    };
+    let response = send(&alice.certificate).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.text().await.unwrap(),
+        alice.certificate.thumbprint_s256()
+    );
+    let response = send(&mallory.certificate).await.unwrap();
+    assert_eq!(response.status(), 401);
+    let challenge = response.headers()["www-authenticate"].to_str().unwrap();
+    assert!(
+        challenge.contains(r#"error="invalid_token""#),
+        "{challenge}"
+    );
+    handle.stop(false).await;
+}
