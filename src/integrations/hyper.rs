@@ -63,6 +63,9 @@
 //!   accepting, and new connections wait in the listener's backlog until one closes.
 //! - **HTTP/2 keep-alive** (20 s, [`Server::http2_keep_alive_interval`]): a quiet HTTP/2
 //!   connection is pinged, and closed if the PING is not acknowledged in time.
+//! - **TLS handshake timeout** (10 s, `Server::tls_handshake_timeout`, feature `tls`): a TLS
+//!   client that has not completed its handshake in time is cut off; the handshake runs in
+//!   the connection's own task, so it never delays accepting others.
 //!
 //! Not bounded here: the time a request (or its body) takes once its head has been read; put
 //! a timeout layer (for example `tower_http::timeout`) around the service for that.

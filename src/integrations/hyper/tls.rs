@@ -143,7 +143,9 @@ impl<S> super::Server<S> {
     }
 
     /// How long a TLS client has to complete the handshake after its connection was accepted.
-    /// Default: 10 seconds ([`DEFAULT_TLS_HANDSHAKE_TIMEOUT`]). Has no effect without
+    /// Default: 10 seconds ([`DEFAULT_TLS_HANDSHAKE_TIMEOUT`]). The
+    /// [header-read timeout](Self::header_read_timeout) starts once the handshake is done, so a
+    /// TLS client has at most the sum of both to send its first request head. Has no effect without
     /// [`tls`](Self::tls). Values over 100 years count as 100 years; [`serve`](Self::serve)
     /// refuses zero.
     #[must_use]
