@@ -348,7 +348,8 @@ pub enum ConfigError {
     /// [`tls_server_config`](crate::integrations::hyper::tls::tls_server_config) is refused by
     /// rustls.
     #[error(
-        "the TLS configuration is invalid ({setting}): {reason}; check the certificate chain, key and client CA roots"
+        "the TLS configuration is invalid ({setting}): {reason}; check the certificate chain, \
+         key and client CA roots"
     )]
     InvalidTlsConfig {
         /// What was refused: `certificate` (chain or key), `client_auth` (the CA roots) or
