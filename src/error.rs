@@ -344,6 +344,31 @@ pub enum ConfigError {
         /// The serialiser's explanation.
         reason: String,
     },
+    /// The TLS configuration given to
+    /// [`tls_server_config`](crate::integrations::hyper::tls::tls_server_config) is refused by
+    /// rustls.
+    #[error(
+        "the TLS configuration is invalid ({setting}): {reason}; check the certificate chain, \
+         key and client CA roots"
+    )]
+    InvalidTlsConfig {
+        /// What was refused: `certificate` (chain or key), `client_auth` (the CA roots) or
+        /// `protocol_versions`.
+        setting: &'static str,
+        /// rustls' explanation.
+        reason: String,
+    },
+    /// The resource's metadata sets a field that is derived from how its guards enforce
+    /// tokens, so a configured value could disagree with enforcement (RFC 9728 §2).
+    #[error("the metadata of `{resource}` sets `{field}`: {advice}")]
+    DerivedMetadataField {
+        /// The resource.
+        resource: String,
+        /// The field.
+        field: &'static str,
+        /// What to do instead.
+        advice: &'static str,
+    },
 
     // Verifiers
     /// A JWS algorithm name is a shared-secret (HMAC) algorithm: `HS256`, `HS384`, `HS512`.

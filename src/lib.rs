@@ -36,6 +36,7 @@ pub mod metadata;
 pub mod metrics;
 #[cfg(not(feature = "metrics"))]
 mod metrics;
+pub mod mtls;
 pub mod scope;
 pub mod store;
 mod time;

@@ -9,6 +9,8 @@ use super::guard::BearerAuth;
 use super::header::DEFAULT_MAX_HEADER_BYTES;
 use crate::dpop::{DpopConfig, DpopSettings};
 use crate::error::ConfigError;
+use crate::metadata::ServedDocument;
+use crate::mtls::CertificateSource;
 use crate::scope::{ScopeHierarchy, check_scopes, is_scope_char};
 use crate::verify::TokenVerifier;
 use crate::verify::jwt::{DEFAULT_LEEWAY, MAX_LEEWAY};
@@ -61,6 +63,8 @@ pub(crate) struct Target {
     pub(crate) trusted_issuers: Vec<String>,
     pub(crate) resource: Option<String>,
     pub(crate) resource_metadata_url: Option<String>,
+    /// The resource's served metadata, whose derived fields follow what this guard enforces.
+    pub(crate) document: Option<Arc<ServedDocument>>,
 }
 
 /// The settings of a guard: as given to the builder (`A = Option<Audience>`), or checked, in a
@@ -76,6 +80,8 @@ pub(crate) struct Settings<A = Audience> {
     /// Clock-skew tolerance of the expiry check, in whole seconds.
     pub(crate) leeway: Duration,
     pub(crate) require_expiry: bool,
+    /// Where certificate-bound tokens find the request's client certificate (RFC 8705).
+    pub(crate) client_certificates: Option<CertificateSource>,
     /// DPoP, when configured: as given (`A = Option<Audience>`), the `htu` base still
     /// unresolved; in a built guard, resolved.
     pub(crate) dpop: Option<DpopSlot>,
@@ -131,6 +137,7 @@ impl BearerAuthBuilder {
                 leeway: DEFAULT_LEEWAY,
                 require_expiry: false,
                 dpop: None,
+                client_certificates: None,
             },
         }
     }
@@ -276,6 +283,23 @@ impl BearerAuthBuilder {
         self
     }
 
+    /// Where the guard finds a request's client certificate, to prove certificate-bound tokens
+    /// (RFC 8705 §3, `cnf.x5t#S256`). Default: none, and every certificate-bound token is
+    /// refused (401 `invalid_token`): without the certificate it would be a bearer token.
+    ///
+    /// With a source, a bound token passes only when the request's certificate has the
+    /// token's thumbprint (compared in constant time); no certificate, an unreadable one or
+    /// another one gets 401 `invalid_token`. Unbound tokens are unaffected. The resource's
+    /// metadata then says `tls_client_certificate_bound_access_tokens: true`
+    /// ([`McpAuth::metadata_service`](crate::McpAuth::metadata_service)).
+    ///
+    /// [`CertificateSource::TrustedProxyHeader`] trusts the proxy that sets the header: read
+    /// its docs before using it.
+    pub fn client_certificates(mut self, source: CertificateSource) -> Self {
+        self.settings.client_certificates = Some(source);
+        self
+    }
+
     /// Checks the settings and builds the guard.
     ///
     /// # Errors
@@ -347,6 +371,11 @@ impl BearerAuthBuilder {
             )),
             other => other,
         };
+        if given.client_certificates.is_some()
+            && let Some(document) = &target.document
+        {
+            document.advertise_certificate_bound();
+        }
         Ok(BearerAuth::from_parts(
             target,
             Settings {
@@ -359,6 +388,7 @@ impl BearerAuthBuilder {
                 leeway: given.leeway,
                 require_expiry: given.require_expiry,
                 dpop,
+                client_certificates: given.client_certificates,
             },
         ))
     }

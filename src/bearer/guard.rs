@@ -104,6 +104,7 @@ impl BearerAuth {
             trusted_issuers,
             resource,
             resource_metadata_url,
+            document: None,
         }))
     }
 
@@ -138,7 +139,8 @@ impl BearerAuth {
     /// back as is.
     ///
     /// Headers alone cannot prove possession of a key: a token bound to a DPoP key
-    /// (`cnf.jkt`) is refused here (401 `invalid_token`), and a `DPoP` credential, when DPoP is
+    /// (`cnf.jkt`) or to a client certificate (`cnf.x5t#S256`) is refused here (401
+    /// `invalid_token`), and a `DPoP` credential, when DPoP is
     /// configured, is answered 500 ([`BearerAuthError::RequestNeeded`]). Adapters call
     /// [`authenticate_request`](Self::authenticate_request), which checks both schemes.
     pub fn authenticate(
@@ -190,7 +192,10 @@ impl BearerAuth {
             Ok((scheme, token)) => Box::pin(self.clone().verify(Presented {
                 scheme,
                 token,
-                request: Some(RequestContext::from_parts(parts)),
+                request: Some(RequestContext::from_parts(
+                    parts,
+                    self.config.settings.client_certificates.as_ref(),
+                )),
             })),
             Err(error) => {
                 let scheme = self.scheme_named(values.iter().map(HeaderValue::as_bytes));
@@ -376,18 +381,20 @@ impl BearerAuth {
     }
 
     /// Proves a certificate-bound token (RFC 8705 `cnf.x5t#S256`): the SHA-256 thumbprint of the
-    /// request's client certificate must equal `x5t`. Gives the proven thumbprint.
-    ///
-    /// No client-certificate source is configured yet, so every certificate-bound token is
+    /// request's client certificate, found through the configured
+    /// [`client_certificates`](crate::BearerAuthBuilder::client_certificates) source, must equal
+    /// `x5t`. Gives the proven thumbprint. Without a source every certificate-bound token is
     /// refused (fail closed): accepting it would use it as a bearer token.
     fn check_certificate_binding(
         &self,
-        _x5t: &str,
-        _request: Option<&RequestContext>,
+        x5t: &str,
+        request: Option<&RequestContext>,
     ) -> Result<String, BearerAuthError> {
-        Err(BearerAuthError::TokenBindingMismatch {
-            reason: "certificate-bound token but no client certificate source is configured",
-        })
+        crate::mtls::prove_binding(
+            self.config.settings.client_certificates.as_ref(),
+            x5t,
+            request.map(|r| (&r.extensions, r.client_cert_headers.as_slice())),
+        )
     }
 
     /// The scopes every request must carry (crate-internal: the operation-scope layer adds its
@@ -522,15 +529,23 @@ pub(crate) struct RequestContext {
     pub(crate) uri: http::Uri,
     pub(crate) dpop: Vec<HeaderValue>,
     pub(crate) extensions: http::Extensions,
+    /// The trusted proxy's client-certificate header values, when that is the source.
+    pub(crate) client_cert_headers: Vec<HeaderValue>,
 }
 
 impl RequestContext {
-    pub(crate) fn from_parts(parts: &http::request::Parts) -> Self {
+    pub(crate) fn from_parts(
+        parts: &http::request::Parts,
+        certificates: Option<&crate::mtls::CertificateSource>,
+    ) -> Self {
         Self {
             method: parts.method.clone(),
             uri: parts.uri.clone(),
             dpop: parts.headers.get_all("dpop").iter().cloned().collect(),
             extensions: parts.extensions.clone(),
+            client_cert_headers: certificates
+                .map(|source| source.copy_headers(&parts.headers))
+                .unwrap_or_default(),
         }
     }
 }

@@ -6,7 +6,10 @@
 //!   else gets 404.
 //! - [`Server`] accepts connections from a tokio `TcpListener` and serves a tower service on
 //!   each with `hyper_util::server::conn::auto` (HTTP/1.1 and HTTP/2) through
-//!   [`TowerToHyperService`], with graceful shutdown and bounds on every connection.
+//!   [`TowerToHyperService`](hyper_util::service::TowerToHyperService), with graceful
+//!   shutdown and bounds on every connection. With the `tls` feature, [`Server::tls`]
+//!   terminates TLS, optionally with client certificates for certificate-bound tokens (see
+//!   the [`tls`] module).
 //!
 //! ```no_run
 //! use mcp_auth::integrations::hyper::{McpRouter, Server};
@@ -60,6 +63,9 @@
 //!   accepting, and new connections wait in the listener's backlog until one closes.
 //! - **HTTP/2 keep-alive** (20 s, [`Server::http2_keep_alive_interval`]): a quiet HTTP/2
 //!   connection is pinged, and closed if the PING is not acknowledged in time.
+//! - **TLS handshake timeout** (10 s, `Server::tls_handshake_timeout`, feature `tls`): a TLS
+//!   client that has not completed its handshake in time is cut off; the handshake runs in
+//!   the connection's own task, so it never delays accepting others.
 //!
 //! Not bounded here: the time a request (or its body) takes once its head has been read; put
 //! a timeout layer (for example `tower_http::timeout`) around the service for that.
@@ -81,9 +87,8 @@ use http::{Request, Response, StatusCode};
 use http_body::Body;
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::service::TowerToHyperService;
 use pin_project_lite::pin_project;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
@@ -91,12 +96,14 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tower_service::Service;
 
-use self::connection::{Activity, Tracked};
+use self::connection::{Activity, serve_connection};
 use crate::ConfigError;
 use crate::tower::MetadataService;
 use crate::tower::plumbing::{Guarded, passed_on, take_ready, take_refusal};
 
 mod connection;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 /// How long [`Server::serve_with_shutdown`] waits for open connections by default.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -246,7 +253,7 @@ where
 
 /// Serves a tower service with hyper 1 on every connection a `TcpListener` accepts: HTTP/1.1
 /// and HTTP/2 (`hyper_util::server::conn::auto`), each request handed to the service through
-/// [`TowerToHyperService`].
+/// [`TowerToHyperService`](hyper_util::service::TowerToHyperService).
 ///
 /// Every connection is bounded, with secure defaults (see the [module docs](self#limits)):
 ///
@@ -289,11 +296,15 @@ pub struct Server<S> {
     service: S,
     grace: Duration,
     limits: Limits,
+    /// TLS termination (off until [`Server::tls`]).
+    #[cfg(feature = "tls")]
+    tls: tls::Tls,
 }
 
 impl<S> fmt::Debug for Server<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Server")
+        let mut debug = f.debug_struct("Server");
+        debug
             .field("local_addr", &self.listener.local_addr().ok())
             .field("grace", &self.grace)
             .field("header_read_timeout", &self.limits.header_read_timeout)
@@ -302,8 +313,10 @@ impl<S> fmt::Debug for Server<S> {
             .field(
                 "http2_keep_alive_interval",
                 &self.limits.http2_keep_alive_interval,
-            )
-            .finish_non_exhaustive()
+            );
+        #[cfg(feature = "tls")]
+        debug.field("tls", &self.tls.acceptor.is_some());
+        debug.finish_non_exhaustive()
     }
 }
 
@@ -323,6 +336,8 @@ where
             service,
             grace: DEFAULT_SHUTDOWN_GRACE,
             limits: Limits::default(),
+            #[cfg(feature = "tls")]
+            tls: tls::Tls::default(),
         }
     }
 
@@ -438,8 +453,14 @@ where
             service,
             grace,
             limits,
+            #[cfg(feature = "tls")]
+            tls,
         } = self;
         limits.check()?;
+        #[cfg(feature = "tls")]
+        tls.check()?;
+        #[cfg(feature = "tls")]
+        let (acceptor, handshake_timeout) = (tls.acceptor, tls.handshake_timeout);
         let builder = limits.connection_builder();
         let places = Arc::new(Semaphore::new(limits.max_connections));
         let (stop, stopped) = watch::channel(false);
@@ -482,27 +503,25 @@ where
                 }
                 future::Either::Right(((), _)) => break,
             };
-            let activity = Activity::new();
-            let connection = builder
-                .serve_connection(
-                    TokioIo::new(stream),
-                    Tracked::new(
-                        TowerToHyperService::new(service.clone()),
-                        Arc::clone(&activity),
-                    ),
-                )
-                .into_owned();
-            let stopped = stopped.clone();
+            let (service, builder, stopped) = (service.clone(), builder.clone(), stopped.clone());
+            #[cfg(feature = "tls")]
+            let acceptor = acceptor.clone();
             connections.spawn(async move {
-                drive(
-                    connection,
-                    |connection| connection.graceful_shutdown(),
-                    &activity,
-                    limits,
-                    stopped,
-                    remote,
-                )
-                .await;
+                #[cfg(feature = "tls")]
+                if let Some(acceptor) = acceptor {
+                    let handshake =
+                        tls::Tls::handshake(&acceptor, handshake_timeout, stream, remote);
+                    if let Some((stream, certificate)) = handshake.await {
+                        let service = tls::WithClientCertificate {
+                            inner: service,
+                            certificate,
+                        };
+                        serve_connection(&builder, stream, service, limits, stopped, remote).await;
+                    }
+                    drop(place);
+                    return;
+                }
+                serve_connection(&builder, stream, service, limits, stopped, remote).await;
                 drop(place);
             });
         }

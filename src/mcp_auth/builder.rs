@@ -3,15 +3,13 @@
 
 use std::sync::{Arc, OnceLock};
 
-use bytes::Bytes;
-
 use super::{McpAuth, Resource, validate_resolved};
 use crate::discovery::AuthServer;
 use crate::dpop::DpopConfig;
 use crate::error::ConfigError;
 use crate::metadata::{
-    ProtectedResourceMetadata, ProtectedResourceMetadataBuilder, protected_resource_metadata_path,
-    protected_resource_metadata_url,
+    ProtectedResourceMetadata, ProtectedResourceMetadataBuilder, ServedDocument,
+    protected_resource_metadata_path, protected_resource_metadata_url,
 };
 
 /// One protected resource (an MCP endpoint): its identifier, the authorization servers it
@@ -129,6 +127,8 @@ impl McpAuthBuilder {
     /// - [`ConfigError::MetadataPathTaken`]: two resources whose metadata would be served at
     ///   the same path (same path on different hosts): serve them from separate [`McpAuth`]s;
     /// - [`ConfigError::MetadataNotSerializable`]: a metadata value JSON cannot represent;
+    /// - [`ConfigError::DerivedMetadataField`]: the metadata sets
+    ///   `tls_client_certificate_bound_access_tokens`, which the guards decide;
     /// - [`ConfigError::Discovery`]: a server given with its metadata fails
     ///   [`validate_server_config`](crate::validate_server_config) (warnings are logged).
     ///   Servers discovered on first use are validated when they are first fetched.
@@ -169,8 +169,20 @@ impl McpAuthBuilder {
             for server in &configured.servers {
                 validate_resolved(server)?;
             }
-            let document = match serde_json::to_vec(&metadata) {
-                Ok(json) => Bytes::from(json),
+            if metadata
+                .tls_client_certificate_bound_access_tokens
+                .is_some()
+            {
+                return Err(ConfigError::DerivedMetadataField {
+                    resource: configured.resource,
+                    field: "tls_client_certificate_bound_access_tokens",
+                    advice: "it is derived from the guards: set \
+                             `BearerAuthBuilder::client_certificates` on the resource's guard \
+                             and the metadata says `true`",
+                });
+            }
+            let document = match ServedDocument::new(metadata) {
+                Ok(document) => Arc::new(document),
                 Err(error) => {
                     return Err(ConfigError::MetadataNotSerializable {
                         resource: configured.resource,
@@ -180,7 +192,6 @@ impl McpAuthBuilder {
             };
             resources.push(Resource {
                 resource: configured.resource,
-                metadata,
                 metadata_url,
                 metadata_path,
                 document,

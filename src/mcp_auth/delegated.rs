@@ -122,6 +122,7 @@ impl DelegatedAuth {
             trusted_issuers: vec![self.inner.server.issuer().to_owned()],
             resource: None,
             resource_metadata_url: None,
+            document: None,
         }))
     }
 

@@ -7,8 +7,6 @@ mod delegated;
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
-use bytes::Bytes;
-
 pub use builder::{McpAuthBuilder, ProtectedResource};
 #[allow(deprecated)]
 pub use delegated::DelegatedAuth;
@@ -16,7 +14,7 @@ pub use delegated::DelegatedAuth;
 use crate::bearer::{BearerAuthBuilder, Target};
 use crate::discovery::{AuthServer, AuthServerConfig, log_warnings, validate_server_config};
 use crate::error::{ConfigError, DiscoveryError};
-use crate::metadata::ProtectedResourceMetadata;
+use crate::metadata::{ProtectedResourceMetadata, ServedDocument};
 use crate::tower::MetadataService;
 use crate::verify::{JwtVerifier, JwtVerifierBuilder, TokenVerifier};
 
@@ -53,10 +51,10 @@ pub struct McpAuth {
 
 struct Resource {
     resource: String,
-    metadata: ProtectedResourceMetadata,
     metadata_url: String,
     metadata_path: String,
-    document: Bytes,
+    /// The metadata as served (its derived fields follow the guards).
+    document: Arc<ServedDocument>,
     servers: Vec<AuthServer>,
     issuers: Vec<String>,
     /// DPoP for every guard of the resource ([`ProtectedResource::dpop`]).
@@ -73,7 +71,7 @@ impl fmt::Debug for McpAuth {
                 &self
                     .resources
                     .iter()
-                    .map(|r| &r.metadata)
+                    .map(|r| r.document.metadata())
                     .collect::<Vec<_>>(),
             )
             .finish()
@@ -207,6 +205,7 @@ impl McpAuth {
                 trusted_issuers: entry.issuers.clone(),
                 resource: Some(entry.resource.clone()),
                 resource_metadata_url: Some(entry.metadata_url.clone()),
+                document: Some(Arc::clone(&entry.document)),
             })
         });
         let guard = BearerAuthBuilder::new(target);
@@ -254,12 +253,16 @@ impl McpAuth {
         self.resources.iter().map(|r| r.resource.as_str())
     }
 
-    /// The RFC 9728 metadata of `resource`, as served.
+    /// The RFC 9728 metadata of `resource`, as served now: with
+    /// `tls_client_certificate_bound_access_tokens: true` once a guard of the resource was
+    /// built with [`client_certificates`](BearerAuthBuilder::client_certificates).
     pub fn protected_resource_metadata(
         &self,
         resource: &str,
     ) -> Option<&ProtectedResourceMetadata> {
-        self.resource_entry(resource).ok().map(|r| &r.metadata)
+        self.resource_entry(resource)
+            .ok()
+            .map(|r| r.document.metadata())
     }
 
     /// The well-known metadata endpoints: every resource's RFC 9728 document. Serve it
@@ -268,7 +271,7 @@ impl McpAuth {
         MetadataService::new(
             self.resources
                 .iter()
-                .map(|r| (r.metadata_path.clone(), r.document.clone()))
+                .map(|r| (r.metadata_path.clone(), Arc::clone(&r.document)))
                 .collect(),
             None,
         )

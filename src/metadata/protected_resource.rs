@@ -194,6 +194,11 @@ impl ProtectedResourceMetadataBuilder {
     }
 
     /// Whether certificate-bound tokens are supported. Default: omitted.
+    ///
+    /// For a standalone document only: [`McpAuth`](crate::McpAuth) derives this field from its
+    /// guards (`true` once one has
+    /// [`client_certificates`](crate::BearerAuthBuilder::client_certificates)) and refuses a
+    /// resource that sets it ([`ConfigError::DerivedMetadataField`](crate::ConfigError::DerivedMetadataField)).
     pub fn tls_client_certificate_bound_access_tokens(mut self, value: bool) -> Self {
         self.metadata.tls_client_certificate_bound_access_tokens = Some(value);
         self

@@ -145,6 +145,43 @@ impl TokenBuilder {
         self.claim("cnf", serde_json::json!({ "jkt": key.jkt() }))
     }
 
+    /// Binds the token to a client certificate (RFC 8705 §3.1): sets `cnf.x5t#S256` to
+    /// `thumbprint` (base64url SHA-256 of the certificate's DER, see
+    /// [`ClientCertificate::thumbprint_s256`](crate::mtls::ClientCertificate::thumbprint_s256)),
+    /// keeping any other `cnf` member. Introspection answers for the token carry the same
+    /// `cnf` at the top level (RFC 8705 §3.2). For an opaque token, pass
+    /// `{"cnf": {"x5t#S256": thumbprint}}` to
+    /// [`issue_opaque_token`](super::TestAuthServer::issue_opaque_token).
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// use mcp_auth::mtls::ClientCertificate;
+    /// use mcp_auth::testing::TestAuthServer;
+    ///
+    /// let server = TestAuthServer::start().await?;
+    /// let cert = ClientCertificate::from_der(vec![0x30, 0x00])?;
+    /// let token = server
+    ///     .token()
+    ///     .audience("http://127.0.0.1:3001/mcp")
+    ///     .certificate_thumbprint(cert.thumbprint_s256())
+    ///     .sign();
+    /// # let _ = token;
+    /// # Ok(()) }
+    /// ```
+    pub fn certificate_thumbprint(mut self, thumbprint: impl Into<String>) -> Self {
+        let cnf = self
+            .claims
+            .entry("cnf")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !cnf.is_object() {
+            *cnf = Value::Object(Map::new());
+        }
+        if let Value::Object(cnf) = cnf {
+            cnf.insert("x5t#S256".into(), Value::String(thumbprint.into()));
+        }
+        self
+    }
+
     /// Removes a claim, e.g. `exp` or `iss`.
     pub fn remove_claim(mut self, name: &str) -> Self {
         self.claims.remove(name);

@@ -18,7 +18,7 @@ use tower_service::Service;
 
 use crate::discovery::AuthServer;
 use crate::error::VerifyError;
-use crate::metadata::AuthorizationServerMetadata;
+use crate::metadata::{AuthorizationServerMetadata, ServedDocument};
 
 /// Where the authorization-server metadata is re-served in the deprecated
 /// authorization-server mode.
@@ -83,7 +83,7 @@ pub struct MetadataService {
 }
 
 struct Inner {
-    documents: Vec<(String, Bytes)>,
+    documents: Vec<(String, Arc<ServedDocument>)>,
     authorization_server: Option<ServedAuthServer>,
     cache_control: HeaderValue,
 }
@@ -110,9 +110,9 @@ impl fmt::Debug for MetadataService {
 }
 
 impl MetadataService {
-    /// `documents` are (path, serialised JSON) pairs.
+    /// `documents` are (path, document) pairs.
     pub(crate) fn new(
-        documents: Vec<(String, Bytes)>,
+        documents: Vec<(String, Arc<ServedDocument>)>,
         authorization_server: Option<AuthServer>,
     ) -> Self {
         Self {
@@ -166,8 +166,8 @@ impl MetadataService {
     }
 
     fn route(&self, path: &str) -> Option<Route> {
-        if let Some((_, body)) = self.inner.documents.iter().find(|(p, _)| p == path) {
-            return Some(Route::Document(body.clone()));
+        if let Some((_, document)) = self.inner.documents.iter().find(|(p, _)| p == path) {
+            return Some(Route::Document(document.bytes()));
         }
         (self.inner.authorization_server.is_some() && path == AUTHORIZATION_SERVER_METADATA_PATH)
             .then_some(Route::AuthorizationServer)

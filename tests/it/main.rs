@@ -29,6 +29,7 @@ mod mcp_auth_config;
 mod mcp_headers;
 mod metadata_endpoints;
 mod metrics;
+mod mtls;
 mod operation_scopes;
 mod per_principal;
 mod properties;

@@ -1,7 +1,8 @@
 //! What [`Server`](super::Server) keeps per connection: how many requests are in flight and
 //! since when none is, so that a connection without a request in flight can be closed after a
 //! bound. hyper 1 has no idle timeout of its own (HTTP/1 or HTTP/2), and hyper-util's version
-//! sniffing before the first request has no timer at all.
+//! sniffing before the first request has no timer at all. Also [`serve_connection`], which
+//! serves one accepted connection with them.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -9,11 +10,19 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use std::net::SocketAddr;
+
 use http::{Request, Response};
 use http_body::{Body, Frame, SizeHint};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::service::TowerToHyperService;
 use pin_project_lite::pin_project;
 use tokio::sync::Notify;
+use tokio::sync::watch;
 use tokio::time::Instant;
+use tower_service::Service;
 
 /// The requests in flight on one connection.
 #[derive(Debug)]
@@ -196,6 +205,41 @@ impl<B: Body> Body for TrackedBody<B> {
     fn size_hint(&self) -> SizeHint {
         self.body.size_hint()
     }
+}
+
+/// Serves one accepted connection (plain TCP or TLS) until it ends.
+pub(super) async fn serve_connection<I, S, B>(
+    builder: &auto::Builder<TokioExecutor>,
+    io: I,
+    service: S,
+    limits: super::Limits,
+    stopped: watch::Receiver<bool>,
+    remote: SocketAddr,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<super::BoxError>,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<super::BoxError>,
+{
+    let activity = Activity::new();
+    let connection = builder
+        .serve_connection(
+            TokioIo::new(io),
+            Tracked::new(TowerToHyperService::new(service), Arc::clone(&activity)),
+        )
+        .into_owned();
+    super::drive(
+        connection,
+        |connection| connection.graceful_shutdown(),
+        &activity,
+        limits,
+        stopped,
+        remote,
+    )
+    .await;
 }
 
 #[cfg(test)]

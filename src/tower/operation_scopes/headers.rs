@@ -383,11 +383,14 @@ mod tests {
         assert_eq!(declared(&list).unwrap().name, None);
     }
 
+    /// Request headers as (name, value) pairs.
+    type Pairs<'a> = &'a [(&'a str, &'a [u8])];
+
     #[test]
     // The table's type is spelled once, here; an alias would only move it.
     #[allow(clippy::type_complexity)]
     fn missing_repeated_and_malformed_headers_are_refused() {
-        let cases: [(&[(&str, &[u8])], HeaderMismatch); 7] = [
+        let cases: [(Pairs<'_>, HeaderMismatch); 7] = [
             (
                 &[],
                 HeaderMismatch::Missing {
