@@ -393,7 +393,7 @@ impl BearerAuth {
         crate::mtls::prove_binding(
             self.config.settings.client_certificates.as_ref(),
             x5t,
-            request.map(|r| (&r.extensions, r.client_cert_headers.as_slice())),
+            request.and_then(|r| r.certificate.as_ref()),
         )
     }
 
@@ -520,17 +520,14 @@ pub(crate) struct Presented {
 }
 
 /// The parts of a request the binding checks read, owned so the check can run in a `'static`
-/// future: method and URI (DPoP `htm`/`htu`), the `DPoP` header values, and the extensions
-/// (where a client-certificate source puts the TLS peer certificate).
-// `extensions` is read by the certificate check that builds on this step.
-#[allow(dead_code)]
+/// future: method and URI (DPoP `htm`/`htu`), the `DPoP` header values, and what the configured
+/// client-certificate source reads (only that: the request's extensions are not copied).
 pub(crate) struct RequestContext {
     pub(crate) method: http::Method,
     pub(crate) uri: http::Uri,
     pub(crate) dpop: Vec<HeaderValue>,
-    pub(crate) extensions: http::Extensions,
-    /// The trusted proxy's client-certificate header values, when that is the source.
-    pub(crate) client_cert_headers: Vec<HeaderValue>,
+    /// The client certificate as the configured source found it; `None` without a source.
+    pub(crate) certificate: Option<crate::mtls::PresentedCertificate>,
 }
 
 impl RequestContext {
@@ -542,10 +539,7 @@ impl RequestContext {
             method: parts.method.clone(),
             uri: parts.uri.clone(),
             dpop: parts.headers.get_all("dpop").iter().cloned().collect(),
-            extensions: parts.extensions.clone(),
-            client_cert_headers: certificates
-                .map(|source| source.copy_headers(&parts.headers))
-                .unwrap_or_default(),
+            certificate: certificates.map(|source| source.capture(parts)),
         }
     }
 }

@@ -71,29 +71,30 @@ pub use certificate::{ClientCertificate, MAX_CERTIFICATE_BYTES};
 pub use error::CertificateError;
 pub use header::HeaderEncoding;
 pub use source::CertificateSource;
+pub(crate) use source::PresentedCertificate;
 
 use crate::bearer::BearerAuthError;
 
 /// Proves a certificate-bound token: `x5t` (its `cnf.x5t#S256`) must be the thumbprint of the
-/// certificate `source` finds in the request (`extensions`, and the `headers` the source
-/// copied). Gives the proven thumbprint. `request` is `None` for a guard called with headers
-/// only.
+/// certificate the configured `source` captured from the request (`presented`: `None` for a
+/// guard called with headers only). Gives the proven thumbprint.
 pub(crate) fn prove_binding(
     source: Option<&CertificateSource>,
     x5t: &str,
-    request: Option<(&http::Extensions, &[http::HeaderValue])>,
+    presented: Option<&PresentedCertificate>,
 ) -> Result<String, BearerAuthError> {
     let mismatch = |reason| Err(BearerAuthError::TokenBindingMismatch { reason });
-    let Some(source) = source else {
+    if source.is_none() {
         return mismatch("certificate-bound token but no client certificate source is configured");
-    };
-    let Some((extensions, headers)) = request else {
+    }
+    // With a source, every request seen by `authenticate_request` has its capture.
+    let Some(presented) = presented else {
         return mismatch(
             "certificate-bound token checked without the request (BearerAuth::authenticate sees \
              headers only; adapters call authenticate_request)",
         );
     };
-    match source.certificate(extensions, headers) {
+    match presented.certificate() {
         Ok(Some(cert)) if cert.matches(x5t) => Ok(x5t.to_owned()),
         Ok(Some(_)) => mismatch("the client certificate is not the one the token is bound to"),
         Ok(None) => mismatch("certificate-bound token but the request has no client certificate"),

@@ -73,28 +73,40 @@ impl CertificateSource {
         Self::TrustedProxyHeader { name, encoding }
     }
 
-    /// What of a request this source reads, copied so the check can run later: the proxy
-    /// header's values (the TLS peer certificate is already in the extensions).
-    pub(crate) fn copy_headers(&self, headers: &http::HeaderMap) -> Vec<HeaderValue> {
+    /// What of `parts` this source reads, copied so the check can run later: the TLS peer
+    /// certificate extension, or the proxy header's values (parsed only if a certificate-bound
+    /// token needs them).
+    pub(crate) fn capture(&self, parts: &http::request::Parts) -> PresentedCertificate {
         match self {
-            Self::TlsPeer => Vec::new(),
-            Self::TrustedProxyHeader { name, .. } => {
-                headers.get_all(name).iter().cloned().collect()
+            Self::TlsPeer => {
+                PresentedCertificate::Peer(parts.extensions.get::<ClientCertificate>().cloned())
             }
+            Self::TrustedProxyHeader { name, encoding } => PresentedCertificate::Header {
+                values: parts.headers.get_all(name).iter().cloned().collect(),
+                encoding: *encoding,
+            },
         }
     }
+}
 
+/// A request's client certificate as its [`CertificateSource`] captured it.
+#[derive(Debug)]
+pub(crate) enum PresentedCertificate {
+    /// The TLS peer certificate, if the connection had one.
+    Peer(Option<ClientCertificate>),
+    /// The trusted proxy's header values, not yet parsed.
+    Header {
+        values: Vec<HeaderValue>,
+        encoding: HeaderEncoding,
+    },
+}
+
+impl PresentedCertificate {
     /// The request's certificate, `None` when it presented none.
-    pub(crate) fn certificate(
-        &self,
-        extensions: &http::Extensions,
-        headers: &[HeaderValue],
-    ) -> Result<Option<ClientCertificate>, CertificateError> {
+    pub(crate) fn certificate(&self) -> Result<Option<ClientCertificate>, CertificateError> {
         match self {
-            Self::TlsPeer => Ok(extensions.get::<ClientCertificate>().cloned()),
-            Self::TrustedProxyHeader { encoding, .. } => {
-                certificate_from_header(headers, *encoding)
-            }
+            Self::Peer(certificate) => Ok(certificate.clone()),
+            Self::Header { values, encoding } => certificate_from_header(values, *encoding),
         }
     }
 }

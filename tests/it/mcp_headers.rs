@@ -5,61 +5,23 @@
 //! body still decides for the older revisions.
 #![cfg(feature = "test-util")]
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-use mcp_auth::AuthInfo;
 use mcp_auth::bearer::BearerChallenge;
 use mcp_auth::tower::{HEADER_MISMATCH_CODE, OperationScopes, OperationScopesBuilder};
 use reqwest::StatusCode;
-use rmcp::transport::streamable_http_server::StreamableHttpService;
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
-use rmcp::{ServerHandler, tool, tool_handler, tool_router};
 use serde_json::{Value, json};
-use tower::Layer;
 
+use crate::operation_scopes::Mcp;
 use crate::support::mcp_client::Reply;
-use crate::support::mcp_server::{McpServer, stateless};
+use crate::support::mcp_server::stateless;
 
 const MODERN: &str = "2026-07-28";
 
-#[derive(Clone)]
-struct Tools {
-    ran: Arc<AtomicUsize>,
-}
-
-#[tool_router]
-impl Tools {
-    #[tool(description = "needs only the base scope")]
-    async fn public(&self, auth: AuthInfo) -> String {
-        self.ran.fetch_add(1, Ordering::SeqCst);
-        format!("public for {}", auth.subject.unwrap_or_default())
-    }
-
-    #[tool(description = "needs the admin scope (policy)")]
-    async fn admin_report(&self) -> String {
-        self.ran.fetch_add(1, Ordering::SeqCst);
-        "report".to_owned()
-    }
-}
-
-#[tool_handler]
-impl ServerHandler for Tools {}
-
-struct Mcp {
-    server: McpServer,
-    ran: Arc<AtomicUsize>,
+/// The `operation_scopes` fixture (the same tools behind the same guard), stateless.
+async fn serve(policy: OperationScopesBuilder) -> Mcp {
+    crate::operation_scopes::serve(stateless(), policy).await
 }
 
 impl Mcp {
-    fn token(&self, scope: &str) -> String {
-        self.server.scoped_token("alice", scope)
-    }
-
-    fn ran(&self) -> usize {
-        self.ran.load(Ordering::SeqCst)
-    }
-
     /// POSTs `body` with `MCP-Protocol-Version: version` (none when `None`), the token, and
     /// `headers` (appended in order, so a name may repeat).
     async fn post(
@@ -89,31 +51,6 @@ fn policy() -> OperationScopesBuilder {
     OperationScopes::builder()
         .tool("admin_report", ["admin"])
         .method("resources/read", ["files:read"])
-}
-
-async fn serve(policy: OperationScopesBuilder) -> Mcp {
-    let policy = policy.build().expect("policy");
-    let ran = Arc::new(AtomicUsize::new(0));
-    let tools = Tools { ran: ran.clone() };
-    let server = McpServer::start(|auth, resource| {
-        let guard = auth
-            .bearer_auth_jwt(resource)
-            .required_scopes(["read"])
-            .build()
-            .expect("guard");
-        let mcp: StreamableHttpService<Tools, LocalSessionManager> =
-            StreamableHttpService::new(move || Ok(tools.clone()), Default::default(), stateless());
-        axum::Router::new().route_service(
-            "/mcp",
-            guard
-                .mcp_guard()
-                .operation_scopes(policy)
-                .layer()
-                .layer(mcp),
-        )
-    })
-    .await;
-    Mcp { server, ran }
 }
 
 /// The per-request `_meta` a 2026-07-28 request carries (rmcp requires it).
@@ -165,7 +102,7 @@ fn challenge(reply: &Reply) -> BearerChallenge {
 #[tokio::test]
 async fn agreeing_headers_decide_the_scopes_and_the_operation_runs() {
     let mcp = serve(policy()).await;
-    let base = mcp.token("read");
+    let base = mcp.token("alice", "read");
     let reply = mcp
         .post(Some(MODERN), &base, &named("public"), call(1, "public"))
         .await;
@@ -186,7 +123,7 @@ async fn agreeing_headers_decide_the_scopes_and_the_operation_runs() {
     assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
     assert_eq!(challenge(&refused).scope, ["read", "admin"]);
 
-    let admin = mcp.token("read admin");
+    let admin = mcp.token("alice", "read admin");
     let reply = mcp
         .post(
             Some(MODERN),
@@ -206,7 +143,7 @@ async fn a_refusal_from_the_headers_reads_no_body() {
     let refused = mcp
         .post(
             Some(MODERN),
-            &mcp.token("read"),
+            &mcp.token("alice", "read"),
             &named("admin_report"),
             "\u{0}not json",
         )
@@ -221,7 +158,7 @@ async fn a_refusal_from_the_headers_reads_no_body() {
 #[tokio::test]
 async fn default_challenge_scopes_follow_the_request_revision() {
     let mcp = serve(policy().known_scopes(["files:write"])).await;
-    let token = mcp.token("openid read files:write");
+    let token = mcp.token("alice", "openid read files:write");
     // 2026-07-28: only what the operation needs (the client accumulates scopes).
     let modern = mcp
         .post(
@@ -253,7 +190,7 @@ async fn a_body_naming_another_tool_than_mcp_name_gets_400_and_never_runs() {
     let reply = mcp
         .post(
             Some(MODERN),
-            &mcp.token("read"),
+            &mcp.token("alice", "read"),
             &named("public"),
             call(7, "admin_report"),
         )
@@ -274,7 +211,7 @@ async fn a_body_with_another_method_than_mcp_method_gets_400() {
     let reply = mcp
         .post(
             Some(MODERN),
-            &mcp.token("read"),
+            &mcp.token("alice", "read"),
             &named("public"),
             body.to_string(),
         )
@@ -286,7 +223,7 @@ async fn a_body_with_another_method_than_mcp_method_gets_400() {
 #[tokio::test]
 async fn resources_read_compares_mcp_name_with_the_uri() {
     let mcp = serve(policy()).await;
-    let token = mcp.token("read files:read");
+    let token = mcp.token("alice", "read files:read");
     let body = |uri: &str| {
         json!({"jsonrpc": "2.0", "id": 1, "method": "resources/read",
             "params": {"uri": uri, "_meta": meta(MODERN)}})
@@ -311,7 +248,7 @@ async fn resources_read_compares_mcp_name_with_the_uri() {
     let refused = mcp
         .post(
             Some(MODERN),
-            &mcp.token("read"),
+            &mcp.token("alice", "read"),
             &headers,
             body("file:///public.txt"),
         )
@@ -323,7 +260,7 @@ async fn resources_read_compares_mcp_name_with_the_uri() {
 #[tokio::test]
 async fn a_2026_07_28_request_without_the_headers_gets_400() {
     let mcp = serve(policy()).await;
-    let token = mcp.token("read admin");
+    let token = mcp.token("alice", "read admin");
     let no_method = mcp.post(Some(MODERN), &token, &[], call(1, "public")).await;
     let message = assert_header_mismatch(&no_method, None);
     assert!(message.contains("Mcp-Method"), "{message}");
@@ -350,7 +287,7 @@ async fn a_2026_07_28_request_without_the_headers_gets_400() {
 #[tokio::test]
 async fn older_revisions_keep_the_body_probe_and_ignore_the_headers() {
     let mcp = serve(policy()).await;
-    let base = mcp.token("read");
+    let base = mcp.token("alice", "read");
     for version in [Some("2025-06-18"), Some("2025-11-25"), None] {
         let reply = mcp
             .post(version, &base, &[], legacy_call(1, "public"))
@@ -385,7 +322,7 @@ async fn a_base64_encoded_mcp_name_is_decoded_before_deciding_and_comparing() {
     let refused = mcp
         .post(
             Some(MODERN),
-            &mcp.token("read"),
+            &mcp.token("alice", "read"),
             &encoded,
             call(1, "admin_report"),
         )
@@ -394,7 +331,7 @@ async fn a_base64_encoded_mcp_name_is_decoded_before_deciding_and_comparing() {
     let reply = mcp
         .post(
             Some(MODERN),
-            &mcp.token("read admin"),
+            &mcp.token("alice", "read admin"),
             &encoded,
             call(2, "admin_report"),
         )
@@ -404,7 +341,7 @@ async fn a_base64_encoded_mcp_name_is_decoded_before_deciding_and_comparing() {
     let reply = mcp
         .post(
             Some(MODERN),
-            &mcp.token("read"),
+            &mcp.token("alice", "read"),
             &[
                 ("Mcp-Method", "tools/call"),
                 ("Mcp-Name", "=?base64?cHVibGlj?="),
@@ -417,7 +354,7 @@ async fn a_base64_encoded_mcp_name_is_decoded_before_deciding_and_comparing() {
     let reply = mcp
         .post(
             Some(MODERN),
-            &mcp.token("read"),
+            &mcp.token("alice", "read"),
             &[("Mcp-Method", "tools/call"), ("Mcp-Name", "=?base64?***?=")],
             call(4, "public"),
         )
@@ -431,7 +368,12 @@ async fn a_batch_under_2026_07_28_is_refused() {
     let mcp = serve(policy()).await;
     let batch = format!("[{},{}]", call(1, "public"), call(2, "admin_report"));
     let reply = mcp
-        .post(Some(MODERN), &mcp.token("read"), &named("public"), batch)
+        .post(
+            Some(MODERN),
+            &mcp.token("alice", "read"),
+            &named("public"),
+            batch,
+        )
         .await;
     let message = assert_header_mismatch(&reply, None);
     assert!(message.contains("batch"), "{message}");
@@ -441,7 +383,7 @@ async fn a_batch_under_2026_07_28_is_refused() {
 #[tokio::test]
 async fn repeated_headers_and_repeated_body_members_are_refused() {
     let mcp = serve(policy()).await;
-    let token = mcp.token("read admin");
+    let token = mcp.token("alice", "read admin");
     // Header names are case-insensitive: these are two values of one header.
     for headers in [
         vec![
@@ -482,7 +424,12 @@ async fn repeated_headers_and_repeated_body_members_are_refused() {
         meta(MODERN)
     );
     let reply = mcp
-        .post(Some(MODERN), &mcp.token("read"), &named("public"), twice)
+        .post(
+            Some(MODERN),
+            &mcp.token("alice", "read"),
+            &named("public"),
+            twice,
+        )
         .await;
     let message = assert_header_mismatch(&reply, Some(json!(3)));
     assert!(message.contains("params.name"), "{message}");
@@ -492,7 +439,7 @@ async fn repeated_headers_and_repeated_body_members_are_refused() {
 #[tokio::test]
 async fn with_mcp_headers_checked_by_service_rmcp_refuses_the_mismatch_itself() {
     let mcp = serve(policy().mcp_headers_checked_by_service()).await;
-    let base = mcp.token("read");
+    let base = mcp.token("alice", "read");
     let reply = mcp
         .post(Some(MODERN), &base, &named("public"), call(1, "public"))
         .await;
@@ -564,7 +511,7 @@ async fn server_discover_needs_a_token_like_every_request() {
     let reply = mcp
         .post(
             Some(MODERN),
-            &mcp.token("read"),
+            &mcp.token("alice", "read"),
             &[("Mcp-Method", "server/discover")],
             body,
         )

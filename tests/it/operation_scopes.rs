@@ -23,8 +23,9 @@ use crate::support::mcp_client;
 use crate::support::mcp_server::{McpServer, sessions, stateless, tool_call};
 use mcp_client::{Reply, initialize, initialized, post, post_raw};
 
+/// The tools behind the guard (also the fixture of `mcp_headers`).
 #[derive(Clone)]
-struct Tools {
+pub(crate) struct Tools {
     /// How many tool bodies ran.
     ran: Arc<AtomicUsize>,
 }
@@ -78,8 +79,8 @@ impl Tools {
 impl ServerHandler for Tools {}
 
 /// The server, and how often a tool ran.
-struct Mcp {
-    server: McpServer,
+pub(crate) struct Mcp {
+    pub(crate) server: McpServer,
     ran: Arc<AtomicUsize>,
 }
 
@@ -92,11 +93,11 @@ impl std::ops::Deref for Mcp {
 
 impl Mcp {
     /// A token for `subject` for this resource, with `scope`.
-    fn token(&self, subject: &str, scope: &str) -> String {
+    pub(crate) fn token(&self, subject: &str, scope: &str) -> String {
         self.server.scoped_token(subject, scope)
     }
 
-    fn ran(&self) -> usize {
+    pub(crate) fn ran(&self) -> usize {
         self.ran.load(Ordering::SeqCst)
     }
 }
@@ -110,7 +111,10 @@ fn policy() -> OperationScopesBuilder {
 
 /// Serves `Tools` at `/mcp` with axum behind the guard (base scope `read`, `files:admin`
 /// implying `files:write`) and `policy`.
-async fn serve(config: StreamableHttpServerConfig, policy: OperationScopesBuilder) -> Mcp {
+pub(crate) async fn serve(
+    config: StreamableHttpServerConfig,
+    policy: OperationScopesBuilder,
+) -> Mcp {
     let policy = policy.build().expect("policy");
     let ran = Arc::new(AtomicUsize::new(0));
     let tools = Tools { ran: ran.clone() };
