@@ -255,3 +255,32 @@ async fn the_actix_middleware_checks_dpop_proofs() {
     replay.expect_dpop_error("invalid_dpop_proof");
     handle.stop(true).await;
 }
+
+#[tokio::test]
+async fn a_dpop_credential_through_headers_only_authenticate_is_a_500_never_a_pass() {
+    let server = TestAuthServer::start().await.unwrap();
+    let app = DpopApp::serve(&server, allow()).await;
+    let key = DpopKey::generate();
+    let token = bound_token(&server, &app, &key);
+    let mut headers = http::HeaderMap::new();
+    headers.insert(
+        http::header::AUTHORIZATION,
+        format!("DPoP {token}").parse().unwrap(),
+    );
+    headers.insert("dpop", app.proof(&key, &token).parse().unwrap());
+    // `authenticate` sees no method or URL, so no proof can be checked: a server error that
+    // names `authenticate_request`, not an acceptance.
+    let rejection = app.guard.authenticate(&headers).await.unwrap_err();
+    assert_eq!(rejection.status(), 500);
+    assert_eq!(rejection.error().code(), "request_needed");
+    assert!(
+        rejection.error().to_string().contains("authenticate_request"),
+        "{}",
+        rejection.error()
+    );
+    // The same request through the adapter (authenticate_request) passes.
+    let reply = app
+        .send(&[format!("DPoP {token}")], &[app.proof(&key, &token)], &[])
+        .await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+}
