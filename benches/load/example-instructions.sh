@@ -18,29 +18,18 @@ RESOURCE="https://mcp.bench.example/mcp"
 LUA="benches/load/mcp.lua"
 read -r -a VARIANTS <<<"${LOAD_VARIANTS:-bench example example-defaults example-dev}"
 
-fail() { printf 'error: %s\n' "$*" >&2; exit 1; }
-for tool in valgrind callgrind_control wrk curl; do
-  command -v "$tool" >/dev/null || fail "$tool is needed"
-done
+. benches/load/lib.sh
+need valgrind callgrind_control wrk curl
 for binary in target/release/bench_server target/release/bench_auth_server target/release/examples/whoami; do
   [ -x "$binary" ] || fail "$binary is missing: run benches/load/example.sh first (it builds them)"
 done
 
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-  local pid
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+scratch
 
 target/release/bench_auth_server --out "$WORK" --audience "$RESOURCE" --scope "read write" \
   >"$WORK/as.log" 2>&1 &
 PIDS+=($!)
-for _ in $(seq 300); do [ -e "$WORK/ready" ] && break; sleep 0.1; done
-[ -e "$WORK/ready" ] || fail "the authorization server did not start"
+wait_for_file "$WORK/ready"
 ISSUER=$(cat "$WORK/issuer")
 
 echo "| variant | requests counted | instructions/request | vs ${VARIANTS[0]} |"
@@ -64,14 +53,7 @@ for name in "${VARIANTS[@]}"; do
   esac
   pid=$!
   PIDS+=("$pid")
-  port=
-  for _ in $(seq 1200); do
-    port=$(grep -Eo 'listening on +127\.0\.0\.1:[0-9]+' "$out" 2>/dev/null | head -1 | grep -Eo '[0-9]+$' || true)
-    [ -n "$port" ] && break
-    kill -0 "$pid" 2>/dev/null || { cat "$out" >&2; fail "$name exited"; }
-    sleep 0.1
-  done
-  [ -n "$port" ] || fail "$name did not start"
+  port=$(wait_for_port "$out" "$pid" 120) # valgrind starts slowly
   case $name in
     example-dev) token=$(grep -Eo "^TOKEN='[^']+'" "$out" | head -1 | sed "s/^TOKEN='//; s/'\$//") ;;
     *) token=$(cat "$WORK/token") ;;

@@ -36,12 +36,9 @@ DEBUG_RUN=${LOAD_DEBUG:-0}
 RESOURCE="https://mcp.bench.example/mcp"
 LUA="benches/load/mcp.lua"
 
-log() { printf '==> %s\n' "$*" >&2; }
-fail() { printf 'error: %s\n' "$*" >&2; exit 1; }
+. benches/load/lib.sh
 
-for tool in wrk taskset curl cargo; do
-  command -v "$tool" >/dev/null || fail "$tool is needed"
-done
+need wrk taskset curl cargo
 
 log "building (release): bench_server, bench_auth_server, the whoami example"
 cargo build --release --locked --quiet -p mcp-auth-load --bin bench_server --bin bench_auth_server
@@ -51,34 +48,14 @@ if [ "$DEBUG_RUN" = 1 ] || [[ ${LOAD_VARIANTS:-} == *example-debug* ]]; then
   cargo build --locked --quiet --example whoami
 fi
 
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-  local pid
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+scratch
 
-wait_for_port() {
-  local log=$1 pid=$2 i port
-  for i in $(seq 600); do
-    port=$(grep -Eo 'listening on +127\.0\.0\.1:[0-9]+' "$log" 2>/dev/null | head -1 | grep -Eo '[0-9]+$' || true)
-    if [ -n "$port" ]; then echo "$port"; return 0; fi
-    kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; fail "the server exited"; }
-    sleep 0.1
-  done
-  cat "$log" >&2
-  fail "the server did not start within 60 s"
-}
 
 log "starting the authorization server on CPU $CLIENT_CPU"
 taskset -c "$CLIENT_CPU" target/release/bench_auth_server \
   --out "$WORK" --audience "$RESOURCE" --scope "read write" >"$WORK/as.log" 2>&1 &
 PIDS+=($!)
-for _ in $(seq 300); do [ -e "$WORK/ready" ] && break; sleep 0.1; done
-[ -e "$WORK/ready" ] || fail "the authorization server did not start"
+wait_for_file "$WORK/ready"
 ISSUER=$(cat "$WORK/issuer")
 BENCH_TOKEN_VALUE=$(cat "$WORK/token")
 

@@ -34,11 +34,8 @@ OUTPUT=${LOAD_OUTPUT:-}
 RESOURCE="https://mcp.bench.example/mcp"
 LUA="benches/load/mcp.lua"
 
-log() { printf '==> %s\n' "$*" >&2; }
-fail() { printf 'error: %s\n' "$*" >&2; exit 1; }
-for tool in wrk taskset curl cargo; do
-  command -v "$tool" >/dev/null || fail "$tool is needed (run.sh installs wrk)"
-done
+. benches/load/lib.sh
+need wrk taskset curl cargo # run.sh installs wrk
 
 log "building the benchmark servers (release)"
 cargo build --release --locked --quiet -p mcp-auth-load --bin bench_server --bin bench_auth_server
@@ -48,29 +45,12 @@ if nice -n -10 true 2>/dev/null; then RAISE=(nice -n -10); fi
 ON_SERVER_CPU=("${RAISE[@]}" taskset -c "$SERVER_CPU")
 ON_CLIENT_CPU=("${RAISE[@]}" taskset -c "$CLIENT_CPU")
 
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-  local pid
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-wait_for() {
-  local check=$1 i
-  for i in $(seq 600); do
-    if eval "$check"; then return 0; fi
-    sleep 0.1
-  done
-  fail "timed out: $check"
-}
+scratch
 
 taskset -c "$CLIENT_CPU" target/release/bench_auth_server \
   --out "$WORK" --audience "$RESOURCE" --scope "read write" >"$WORK/as.log" 2>&1 &
 PIDS+=($!)
-wait_for "[ -e '$WORK/ready' ]"
+wait_for_file "$WORK/ready"
 TOKEN=$(cat "$WORK/token")
 
 PORT=0 MCP_AUTH_ISSUER="$(cat "$WORK/issuer")" MCP_AUTH_RESOURCE="$RESOURCE" \
@@ -78,8 +58,7 @@ PORT=0 MCP_AUTH_ISSUER="$(cat "$WORK/issuer")" MCP_AUTH_RESOURCE="$RESOURCE" \
   "${ON_SERVER_CPU[@]}" target/release/bench_server >"$WORK/ours.log" 2>&1 &
 OURS=$!
 PIDS+=("$OURS")
-wait_for "grep -Eq 'listening on +127\.0\.0\.1:[0-9]+' '$WORK/ours.log'"
-PORT=$(grep -Eo 'listening on +127\.0\.0\.1:[0-9]+' "$WORK/ours.log" | head -1 | grep -Eo '[0-9]+$')
+PORT=$(wait_for_port "$WORK/ours.log" "$OURS")
 BASE="http://127.0.0.1:$PORT"
 
 # Every pair answers 200 with Alice's identity (wrk itself fails the run on any non-2xx).

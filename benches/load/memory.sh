@@ -22,34 +22,14 @@ CONCURRENCY=${MEMORY_CONCURRENCY:-32}
 OUTPUT=${MEMORY_OUTPUT:-}
 RESOURCE="https://mcp.bench.example/mcp"
 
-log() { printf '==> %s\n' "$*" >&2; }
-fail() { printf 'error: %s\n' "$*" >&2; exit 1; }
+. benches/load/lib.sh
 
 [ -x /usr/bin/time ] || fail "/usr/bin/time (Debian package \`time\`) is needed"
 log "building the benchmark servers (release)"
 cargo build --release --locked --quiet -p mcp-auth-load --bin bench_server --bin bench_auth_server
 
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-  local pid
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+scratch
 
-# Waits (at most 60 s) for "listening on 127.0.0.1:<port>" in `log`; prints the port.
-wait_for_port() {
-  local log=$1 i port
-  for i in $(seq 600); do
-    port=$(grep -Eo 'listening on +127\.0\.0\.1:[0-9]+' "$log" 2>/dev/null | head -1 | grep -Eo '[0-9]+$' || true)
-    if [ -n "$port" ]; then echo "$port"; return 0; fi
-    sleep 0.1
-  done
-  cat "$log" >&2
-  fail "the server did not start within 60 s"
-}
 
 declare -A PEAK WALL
 for spec in $RUNS; do

@@ -51,8 +51,7 @@ LUA="benches/load/mcp.lua"
 PEER="benches/load/peer-js"
 WHOAMI='{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"whoami","arguments":{}}}'
 
-log() { printf '==> %s\n' "$*" >&2; }
-fail() { printf 'error: %s\n' "$*" >&2; exit 1; }
+. benches/load/lib.sh
 
 # ---- tools --------------------------------------------------------------------------------
 if ! command -v wrk >/dev/null; then
@@ -60,9 +59,7 @@ if ! command -v wrk >/dev/null; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
 fi
-for tool in taskset curl node npm cargo /usr/bin/time; do
-  command -v "$tool" >/dev/null || fail "$tool is needed"
-done
+need taskset curl node npm cargo /usr/bin/time
 node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=19)?0:1)' \
   || fail "node $(node -v) is too old for mcp-auth 0.2.0 (needs ^20.19, 22 or 24)"
 [ "$(nproc)" -ge 2 ] || fail "needs 2 cores: one for the server, one for the load generator"
@@ -86,38 +83,8 @@ ON_SERVER_CPU=("${RAISE[@]}" taskset -c "$SERVER_CPU")
 ON_CLIENT_CPU=("${RAISE[@]}" taskset -c "$CLIENT_CPU")
 
 # ---- processes ----------------------------------------------------------------------------
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-  local pid
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+scratch
 
-# Waits (at most 30 s) for `file` to exist.
-wait_for_file() {
-  local file=$1 i
-  for i in $(seq 300); do
-    [ -e "$file" ] && return 0
-    sleep 0.1
-  done
-  fail "timed out waiting for $file"
-}
-
-# Waits (at most 60 s) for "listening on 127.0.0.1:<port>" in `log`; prints the port.
-wait_for_port() {
-  local log=$1 pid=$2 i port
-  for i in $(seq 600); do
-    port=$(grep -Eo 'listening on +127\.0\.0\.1:[0-9]+' "$log" 2>/dev/null | head -1 | grep -Eo '[0-9]+$' || true)
-    if [ -n "$port" ]; then echo "$port"; return 0; fi
-    kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; fail "the server exited"; }
-    sleep 0.1
-  done
-  cat "$log" >&2
-  fail "the server did not start within 60 s"
-}
 
 stop() {
   local pid=$1
