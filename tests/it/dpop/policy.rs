@@ -274,7 +274,10 @@ async fn a_dpop_credential_through_headers_only_authenticate_is_a_500_never_a_pa
     assert_eq!(rejection.status(), 500);
     assert_eq!(rejection.error().code(), "request_needed");
     assert!(
-        rejection.error().to_string().contains("authenticate_request"),
+        rejection
+            .error()
+            .to_string()
+            .contains("authenticate_request"),
         "{}",
         rejection.error()
     );
